@@ -1,0 +1,218 @@
+"""Area estimates (RT, desa, kecamatan, kabupaten, provinsi) with honest uncertainty.
+
+Two survey situations:
+
+* **census** (the usual desa lokus: every family surveyed, no weights): the
+  figure is a count over the whole population, ``se = 0``, the interval
+  collapses onto the estimate and the output says ``census = True``;
+* **sample** (weights, strata, PSU): design-based estimates by Taylor
+  linearisation with a with-replacement first stage, every area a domain of
+  the full design (:func:`pk2d.survey.survey_mean`).
+
+Two aggregation orders (catalogue setting ``aggregation_order``):
+
+* ``family_first``: area index = weighted mean of the family indices;
+* ``indicator_first``: per area the (weighted) share of applicable families
+  meeting each indicator, then dimensions, then the composite. Its standard
+  error linearises the composite: with indicator shares ``R_k = S_k / A_k`` and
+  composite ``C = sum_k c_k R_k``, the pseudo-value
+  ``e_i = N * sum_k c_k a_ik (x_ik - R_k) / A_k`` has domain mean 0 and the
+  influence function of ``C``, so ``survey_mean(e)`` gives ``se(C)``.
+  (Geometric aggregation uses ``c_k = C W_d / D_d * w_k``, the derivative.)
+
+>>> from pk2d.areas import LEVELS
+>>> LEVELS
+('rt', 'desa', 'kecamatan', 'kabupaten', 'provinsi')
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .catalogue import Catalogue, load_catalogue
+from .score import categorize, effective_values, label_codes
+from .survey import survey_mean
+
+LEVELS = ("rt", "desa", "kecamatan", "kabupaten", "provinsi")
+#: level -> (code column, name column, parent code column)
+LEVEL_COLUMNS = {
+    "rt": ("kode_rt", "rt", "kode_desa"),
+    "desa": ("kode_desa", "nama_desa", "kode_kecamatan"),
+    "kecamatan": ("kode_kecamatan", "nama_kecamatan", "kode_kabupaten"),
+    "kabupaten": ("kode_kabupaten", "nama_kabupaten", "kode_provinsi"),
+    "provinsi": ("kode_provinsi", "nama_provinsi", None),
+}
+AREA_COLUMNS = ["catalogue", "round", "level", "code", "name", "parent_code", "n_families", "index", "se",
+                "ci_low", "ci_high", "census", "category", "category_label", "category_label_en"]
+COMPONENT_COLUMNS = ["catalogue", "round", "level", "code", "component_type", "component_id", "name",
+                     "estimate", "se", "ci_low", "ci_high", "n_applicable", "census"]
+
+
+@dataclass(frozen=True)
+class AreaEstimates:
+    """Result of :func:`estimate_areas`: ``areas`` (wide) and ``components`` (long)."""
+
+    areas: pd.DataFrame
+    components: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def design_of(scores: pd.DataFrame, design: str = "auto") -> dict[str, Any]:
+    """Survey design arguments for :func:`survey_mean` (census when there are no weights)."""
+    has_w = "bobot" in scores and scores["bobot"].notna().any()
+    if design == "census" or (design == "auto" and not has_w):
+        return {"census": True}
+    if not has_w:
+        raise ValueError("design='sample' needs a 'bobot' (weight) column with values.")
+    out = {"census": False, "weight": "bobot"}
+    for col in ("strata", "psu"):
+        if col in scores and scores[col].notna().any():
+            out[col] = col
+    return out
+
+
+def _mean_by(frame, column, code_col, dsg, level):
+    res = survey_mean(frame, column, by=code_col, level=level, **dsg)
+    return res.rename(columns={code_col: "code"})
+
+
+def _ratio_parts(x: np.ndarray, w: np.ndarray, g: np.ndarray, n_groups: int):
+    """Per group and indicator: A = sum w over present rows, R = weighted share."""
+    present = ~np.isnan(x)
+    xv = np.where(present, x, 0.0)
+    A = np.stack([np.bincount(g, weights=w * present[:, k], minlength=n_groups) for k in range(x.shape[1])], 1)
+    S = np.stack([np.bincount(g, weights=w * xv[:, k], minlength=n_groups) for k in range(x.shape[1])], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = S / A
+    return present, xv, A, R
+
+
+def _coefficients(cat: Catalogue, A: np.ndarray, R: np.ndarray, only: str | None = None):
+    """Composite (or one dimension's) estimate and linear coefficients c_gk per group."""
+    inds = cat.indicators
+    dims = [d for d in cat.dimensions if only is None or d.id == only]
+    w = np.array([i.weight for i in inds])
+    avail = A > 0
+    est = np.zeros(A.shape[0])
+    dvals, coefs = [], []
+    for d in dims:
+        in_d = np.array([i.dimension == d.id for i in inds])
+        wd = np.where(avail & in_d, w, 0.0)
+        tot = wd.sum(1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = wd / tot
+        c[np.broadcast_to(tot == 0, c.shape)] = 0.0
+        D = np.nansum(c * np.where(avail, R, 0.0), 1)
+        D[tot[:, 0] == 0] = np.nan
+        dvals.append(D)
+        coefs.append(c)
+    Dm = np.stack(dvals, 1)
+    Wd = np.array([d.weight for d in dims])
+    has = ~np.isnan(Dm)
+    Wp = np.where(has, Wd, 0.0)
+    Wp = Wp / Wp.sum(1, keepdims=True)
+    geometric = cat.settings["aggregation_method"] == "geometric" and only is None
+    if geometric:
+        floor = 0.01  # the 1-point floor of pk2d.score, on the 0-1 scale
+        Dc = np.maximum(np.where(has, Dm, 1.0), floor)
+        est = np.exp((np.log(Dc) * Wp).sum(1))
+        scale = est[:, None] * Wp / Dc
+    else:
+        est = (np.where(has, Dm, 0.0) * Wp).sum(1)
+        scale = Wp
+    C = sum(scale[:, [j]] * coefs[j] for j in range(len(dims)))
+    est[~has.any(1)] = np.nan
+    return est, C
+
+
+def _linearised(frame, x, cat, code_col, dsg, level, only=None):
+    """Indicator-first estimate of the composite (or one dimension) per area, with se."""
+    codes, uniques = pd.factorize(frame[code_col])
+    w = frame["bobot"].to_numpy(float) if not dsg["census"] else np.ones(len(frame))
+    present, xv, A, R = _ratio_parts(x, w, codes, len(uniques))
+    est, C = _coefficients(cat, A, R, only)
+    N = np.bincount(codes, weights=w, minlength=len(uniques))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        contrib = np.where(present, (xv - R[codes]) / A[codes], 0.0) * C[codes]
+    tmp = frame[[code_col] + [c for c in ("bobot", "strata", "psu") if c in frame]].copy()
+    tmp["_e"] = N[codes] * np.nansum(contrib, 1)
+    res = _mean_by(tmp, "_e", code_col, dsg, level).set_index("code")
+    se = res["se"].reindex(uniques).to_numpy() * 100
+    out = pd.DataFrame({"code": uniques, "estimate": est * 100, "se": se})
+    dfree = res["df"].reindex(uniques).to_numpy(float)
+    half = np.where(se > 0, stats.t.ppf((1 + level) / 2, np.maximum(dfree, 1)) * se, 0.0)
+    out["ci_low"] = out["estimate"] - half
+    out["ci_high"] = out["estimate"] + half
+    out["n"] = res["n"].reindex(uniques).to_numpy()
+    return out
+
+
+def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, levels=LEVELS,
+                   design: str = "auto", level: float = 0.95, lang: str = "id") -> AreaEstimates:
+    """Index, dimensions and indicators per area and round, with se and interval.
+
+    ``scores`` is the output of :func:`pk2d.score.score_families` for the same
+    catalogue. ``design``: ``"auto"`` (census when no weights), ``"census"`` or
+    ``"sample"``. Indicator estimates are percentages of the families the
+    indicator applies to (``n_applicable``).
+    """
+    cat = load_catalogue(catalogue)
+    order = cat.settings["aggregation_order"]
+    ind_ids = [i.id for i in cat.indicators]
+    areas, comps = [], []
+    for rnd, frame in scores.groupby("putaran", sort=True):
+        frame = frame.reset_index(drop=True)
+        dsg = design_of(frame, design)
+        applies = frame[[f"berlaku_{i}" for i in ind_ids]].set_axis(ind_ids, axis=1)
+        x = effective_values(frame[ind_ids], applies, cat.settings["not_applicable"])
+        pct = pd.DataFrame(x * 100, columns=ind_ids)
+        for lvl in levels:
+            code_col, name_col, parent_col = LEVEL_COLUMNS[lvl]
+            keys = frame[[code_col]].copy()
+            base = pd.concat([keys, frame[[c for c in ("bobot", "strata", "psu") if c in frame]]], axis=1)
+            if order == "family_first":
+                idx = _mean_by(pd.concat([base, frame[["indeks"]]], axis=1), "indeks", code_col, dsg, level)
+            else:
+                idx = _linearised(frame, x, cat, code_col, dsg, level)
+            info = frame.groupby(code_col, sort=False).agg(
+                name=(name_col, "first"), n_families=("id_keluarga", "size"),
+                **({"parent_code": (parent_col, "first")} if parent_col else {})).reset_index()
+            info = info.rename(columns={code_col: "code"})
+            a = info.merge(idx.rename(columns={"estimate": "index"}), on="code", how="left")
+            if lvl == "rt":
+                a["name"] = "RT " + a["name"].astype("Int64").astype("string").str.zfill(3)
+            if parent_col is None:
+                a["parent_code"] = pd.NA
+            codes = categorize(a["index"].to_numpy(float), cat.categories["area"])
+            a["category"] = codes
+            a["category_label"] = label_codes(codes, cat.categories["area"], "id").to_numpy()
+            a["category_label_en"] = label_codes(codes, cat.categories["area"], "en").to_numpy()
+            a["catalogue"], a["round"], a["level"], a["census"] = cat.id, int(rnd), lvl, dsg["census"]
+            areas.append(a[AREA_COLUMNS])
+            # components: dimensions, then indicators
+            for d in cat.dimensions:
+                if order == "family_first":
+                    col = f"dim_{d.id}"
+                    r = _mean_by(pd.concat([base, frame[[col]]], axis=1), col, code_col, dsg, level)
+                else:
+                    r = _linearised(frame, x, cat, code_col, dsg, level, only=d.id)
+                comps.append(_component(r, cat, rnd, lvl, "dimension", d.id, d.name_id, dsg))
+            for j, ind in enumerate(cat.indicators):
+                r = _mean_by(pd.concat([base, pct[[ind.id]]], axis=1), ind.id, code_col, dsg, level)
+                comps.append(_component(r, cat, rnd, lvl, "indicator", ind.id, ind.name_id, dsg))
+    areas_df = pd.concat(areas, ignore_index=True)
+    comp_df = pd.concat(comps, ignore_index=True)[COMPONENT_COLUMNS]
+    settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels),
+                "design": design, "confidence_level": level, **dict(cat.settings)}
+    return AreaEstimates(areas_df, comp_df, settings)
+
+
+def _component(r, cat, rnd, lvl, ctype, cid, name, dsg):
+    out = r.rename(columns={"n": "n_applicable"}).copy()
+    out["catalogue"], out["round"], out["level"] = cat.id, int(rnd), lvl
+    out["component_type"], out["component_id"], out["name"], out["census"] = ctype, cid, name, dsg["census"]
+    return out
