@@ -91,8 +91,13 @@ def _ratio_parts(x: np.ndarray, w: np.ndarray, g: np.ndarray, n_groups: int):
     return present, xv, A, R
 
 
-def _coefficients(cat: Catalogue, A: np.ndarray, R: np.ndarray, only: str | None = None):
-    """Composite (or one dimension's) estimate and linear coefficients c_gk per group."""
+def composite_from_shares(cat: Catalogue, A: np.ndarray, R: np.ndarray, only: str | None = None):
+    """Indicator-first composite (or one dimension), 0-1 scale, and its coefficients c_gk.
+
+    ``A`` (groups x indicators): weighted number of families with a value;
+    ``R``: weighted share meeting the indicator. Indicators with ``A == 0``
+    are left out and their dimension re-weighted.
+    """
     inds = cat.indicators
     dims = [d for d in cat.dimensions if only is None or d.id == only]
     w = np.array([i.weight for i in inds])
@@ -134,7 +139,7 @@ def _linearised(frame, x, cat, code_col, dsg, level, only=None):
     codes, uniques = pd.factorize(frame[code_col])
     w = frame["bobot"].to_numpy(float) if not dsg["census"] else np.ones(len(frame))
     present, xv, A, R = _ratio_parts(x, w, codes, len(uniques))
-    est, C = _coefficients(cat, A, R, only)
+    est, C = composite_from_shares(cat, A, R, only)
     N = np.bincount(codes, weights=w, minlength=len(uniques))
     with np.errstate(invalid="ignore", divide="ignore"):
         contrib = np.where(present, (xv - R[codes]) / A[codes], 0.0) * C[codes]

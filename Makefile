@@ -1,0 +1,46 @@
+# pk2d: `make run` and `make test` are the only commands a new user needs.
+# Both create .venv (with the machine's python3) when it is missing or stale.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lab bench clean-outputs synth dictionary
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pk2d)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install pk2d (editable) with its test extras
+
+run: $(STAMP) ## run the whole pipeline on data/raw (clean -> index -> ...) via the stage notebooks
+	$(BIN)/pk2d run
+
+test: $(STAMP) ## run every test: unit tests, doctests and nbval on the notebooks
+	$(BIN)/python -m pytest -q tests --doctest-modules pk2d
+	$(BIN)/python -m pytest -q --nbval-lax notebooks -p no:cacheprovider
+
+lab: $(STAMP) ## open JupyterLab on notebooks/ with a kernel where `import pk2d` works
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP) ## speed benchmarks (ratios against a baseline measured in the same run)
+	$(BIN)/python benchmarks/run.py
+
+synth: $(STAMP) ## regenerate the committed synthetic sample in data/raw
+	$(BIN)/pk2d synth --out data/raw
+	$(BIN)/pk2d dictionary
+
+dictionary: $(STAMP) ## regenerate data/raw/README.md from pk2d/contract.yaml
+	$(BIN)/pk2d dictionary
+
+clean-outputs: ## delete build outputs (data/processed, reports), keep the raw data
+	find data/processed -mindepth 1 ! -name .gitkeep ! -name README.md -exec rm -rf {} +
+	find reports -mindepth 1 ! -name .gitkeep ! -name README.md -exec rm -rf {} +

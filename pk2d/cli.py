@@ -1,0 +1,127 @@
+"""Command line: thin wrappers over the stage functions; path defaults from pk2d.paths.
+
+    pk2d synth [--seed N] [--out DIR] [--families N] [--dirt X]
+    pk2d clean [--raw DIR] [--out DIR]
+    pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample]
+    pk2d run   [--raw DIR] [--processed DIR]
+    pk2d dictionary [--check]
+
+Bad input ends with one clear paragraph on stderr and exit code 2, never a
+traceback (pk2d.errors.Pk2dError); unexpected errors keep their traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+from .errors import Pk2dError
+
+
+def _cmd_synth(a) -> int:
+    from .synth import synthesize
+
+    t0 = time.perf_counter()
+    res = synthesize(a.out, seed=a.seed, families=a.families, dirt=a.dirt)
+    for f in res.files:
+        print(f)
+    print(f"{len(res.files)} files written in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_clean(a) -> int:
+    from .clean import clean
+
+    res = clean(a.raw, a.out)
+    print(res.summary())
+    return 0
+
+
+def _cmd_index(a) -> int:
+    from .pipeline import build_index
+
+    t0 = time.perf_counter()
+    res = build_index(a.processed, catalogues=a.catalogue or ["ikk", "ibangga"], design=a.design)
+    desa = res.areas[res.areas["level"] == "desa"]
+    for (cat, rnd), g in desa.groupby(["catalogue", "round"]):
+        print(f"\n{cat.upper()} putaran {rnd}: {len(g)} desa")
+        for r in g.itertuples():
+            ci = "sensus" if r.census else f"{r.ci_low:.2f}-{r.ci_high:.2f}"
+            print(f"  {r.code}  {r.name:<22} n={r.n_families:>5}  {r.index:6.2f} ({ci})  {r.category_label}")
+    print(f"\nscores.parquet, areas.parquet, area_components.parquet, indeks.xlsx -> {a.processed} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _cmd_run(a) -> int:
+    from .pipeline import run
+
+    for p in run(raw_dir=a.raw, processed_dir=a.processed):
+        print(p)
+    return 0
+
+
+def _cmd_dictionary(a) -> int:
+    from .dictionary import render_dictionary
+
+    text = render_dictionary()
+    target = paths.RAW_DIR / "README.md"
+    if a.check:
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            print(f"{target} is out of date: run `pk2d dictionary`.", file=sys.stderr)
+            return 1
+        return 0
+    from .io import write_text
+
+    write_text(target, text)
+    print(target)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pk2d", description="PK2D family-quality pipeline (IKK, iBangga).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write a synthetic survey export (deterministic given --seed)")
+    s.add_argument("--seed", type=int, default=20240710)
+    s.add_argument("--out", type=Path, default=paths.RAW_DIR)
+    s.add_argument("--families", "--scale", type=int, default=None,
+                   help="scale mode: number of families (e.g. 90000, 1000000); default: the sample villages")
+    s.add_argument("--dirt", type=float, default=1.0, help="multiplier of the dirt rates (0 = clean files)")
+    s.set_defaults(func=_cmd_synth)
+
+    s = sub.add_parser("clean", help="validate, clean and pseudonymise the raw exports")
+    s.add_argument("--raw", type=Path, default=paths.RAW_DIR)
+    s.add_argument("--out", type=Path, default=paths.PROCESSED_DIR)
+    s.set_defaults(func=_cmd_clean)
+
+    s = sub.add_parser("index", help="family scores and area estimates for each catalogue")
+    s.add_argument("--catalogue", action="append", help="ikk, ibangga or a YAML path (repeatable)")
+    s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
+    s.add_argument("--design", choices=["auto", "census", "sample"], default="auto")
+    s.set_defaults(func=_cmd_index)
+
+    s = sub.add_parser("run", help="run the stage notebooks in order with papermill")
+    s.add_argument("--raw", type=Path, default=paths.RAW_DIR)
+    s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("dictionary", help="write data/raw/README.md from pk2d/contract.yaml")
+    s.add_argument("--check", action="store_true", help="only check that it is up to date")
+    s.set_defaults(func=_cmd_dictionary)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Pk2dError as exc:
+        print(f"pk2d {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

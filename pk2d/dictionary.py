@@ -1,0 +1,78 @@
+"""The data dictionary (``data/raw/README.md``), rendered from ``pk2d/contract.yaml``.
+
+The contract is the single source of truth; ``pk2d dictionary`` rewrites the
+Markdown and ``tests/test_dictionary.py`` fails when it is out of date.
+
+>>> "| no_kk |" in render_dictionary()
+True
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from . import paths
+
+HEADER = """\
+# Data mentah / raw data
+
+> **SINTETIS / SYNTHETIC.** Every `SINTETIS_*` file in this folder was made by
+> `pk2d synth --seed 20240710` (see `pk2d/synth.py`). No real family is in
+> them: names, NIK and No. KK are random. Kecamatan and desa codes below the
+> kabupaten are illustrative, not the official Kemendagri table.
+
+This folder is **immutable input**: pk2d reads it and never writes to it
+(only `pk2d synth` and `pk2d dictionary` write here, on request). To use real
+data, put the exports of one survey round here as a pair of files whose names
+differ only by `keluarga` / `anggota`, e.g.
+`kotabaru_2025_putaran1_keluarga.xlsx` + `kotabaru_2025_putaran1_anggota.xlsx`,
+remove (or move) the synthetic files, then run `make run`. Real data must
+never be committed: keep it outside git or add it to `.gitignore`.
+
+Accepted formats: CSV (comma, semicolon or tab; UTF-8 with or without BOM, or
+Latin-1; decimal comma allowed) and XLSX (first sheet). Headers are matched
+ignoring case, spaces, dots, dashes and underscores, and every alias below is
+accepted. Yes/no answers: {yes} = yes; {no} = no.
+
+*This file is generated from `pk2d/contract.yaml` by `pk2d dictionary`; edit
+the contract, not this file.*
+"""
+
+
+def _codes(col: dict) -> str:
+    if col.get("codes"):
+        return "; ".join(f"`{k}` ({', '.join(str(s) for s in v[:3])})" for k, v in col["codes"].items())
+    bounds = [f"min {col['min']}" if "min" in col else "", f"max {col['max']}" if "max" in col else ""]
+    return ", ".join(b for b in bounds if b)
+
+
+def render_dictionary(contract_file: str | Path = paths.CONTRACT_FILE) -> str:
+    """Markdown data dictionary: one table per raw table, every column."""
+    c = yaml.safe_load(Path(contract_file).read_text(encoding="utf-8"))
+    out = [HEADER.format(yes=", ".join(f"`{v}`" for v in c["yes_values"]),
+                         no=", ".join(f"`{v}`" for v in c["no_values"]))]
+    for key, table in c["tables"].items():
+        words = ", ".join(f"`{w}`" for w in c["file_patterns"][key])
+        out.append(f"\n## {table['title']}\n\nFile name contains one of: {words}.\n")
+        out.append("| column | aliases | type | required | empty allowed | personal | allowed values | meaning |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for col in table["columns"]:
+            out.append("| {n} | {a} | {t} | {r} | {e} | {p} | {v} | {m} |".format(
+                n=col["name"], a=", ".join(col.get("aliases", [])), t=col["type"],
+                r="yes" if col.get("required") else "no",
+                e="no" if col.get("nullable", True) is False else "yes",
+                p="**yes**" if col.get("personal") else "no", v=_codes(col),
+                m=col.get("meaning", "").replace("|", "/")))
+    out.append("""
+## Types
+
+- `id16`: 16 digits (NIK, No. KK); personal data, replaced by keyed pseudonyms in the clean stage.
+- `region`: Kemendagri code with or without dots (`6302062001` = `63.02.06.2001`).
+- `rt`: RT number, `1`, `001` or `RT 01`.
+- `yesno`: see the accepted spellings above; empty = not asked / not applicable.
+- `date`: `YYYY-MM-DD`, `DD/MM/YYYY`, `DD-MM-YYYY` or an Excel date.
+- `float`: decimal comma or point; thousands separators allowed (`1.500.000`).
+- `code`: one of the canonical values; the spellings in brackets (and more, see the contract) are accepted.
+""")
+    return "\n".join(out)

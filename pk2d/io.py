@@ -1,0 +1,84 @@
+"""Atomic writes and hashes: every output appears whole or not at all.
+
+Each writer writes a temporary file in the target folder, then renames it
+over the target (``os.replace`` is atomic on one file system), so an
+interrupted run never leaves a half-written file behind.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = write_text(d / "a.txt", "halo")
+>>> (d / "a.txt").read_text(), sorted(p.name for p in d.iterdir())
+('halo', ['a.txt'])
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it onto ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _write(target, writer: Callable[[Path], Any]) -> Path:
+    with atomic_path(target) as tmp:
+        writer(tmp)
+    return Path(target)
+
+
+def write_parquet(df: pd.DataFrame, target) -> Path:
+    return _write(target, lambda p: df.to_parquet(p, index=False))
+
+
+def write_csv(df: pd.DataFrame, target, **kw) -> Path:
+    return _write(target, lambda p: df.to_csv(p, index=False, **kw))
+
+
+def write_text(target, text: str) -> Path:
+    return _write(target, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_bytes(target, data: bytes) -> Path:
+    return _write(target, lambda p: p.write_bytes(data))
+
+
+def write_json(target, obj: Any) -> Path:
+    return write_text(target, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_excel(sheets: dict[str, pd.DataFrame], target) -> Path:
+    """One workbook, one sheet per entry (names cut to Excel's 31 characters)."""
+
+    def writer(p):
+        with pd.ExcelWriter(p, engine="openpyxl") as xl:
+            for name, df in sheets.items():
+                df.to_excel(xl, sheet_name=name[:31], index=False)
+
+    return _write(target, writer)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
