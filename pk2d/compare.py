@@ -379,3 +379,20 @@ def difference_in_differences(scores: pd.DataFrame, *, focus: str, before: int =
             "n_clusters": int(s["kode_rt"].nunique()), "n_villages": int(s["kode_desa"].nunique()),
             "before": before, "after": after, "assumptions_id": DID_ASSUMPTIONS["id"],
             "assumptions_en": DID_ASSUMPTIONS["en"]}
+
+
+def dimension_profile(components: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, units: dict[str, str],
+                      round: int = 1) -> pd.DataFrame:
+    """Dimension estimates of several areas side by side (from ``area_components``).
+
+    ``units`` maps a column label to an area code, e.g. ``{"Desa": "63.02.06.2001",
+    "Kecamatan": "63.02.06", "Kabupaten": "63.02"}``.
+    """
+    cat = load_catalogue(catalogue)
+    c = components[(components["catalogue"] == cat.id) & (components["round"] == round)
+                   & (components["component_type"] == "dimension")]
+    out = pd.DataFrame({"dimension": [d.id for d in cat.dimensions], "name": [d.name_id for d in cat.dimensions]})
+    for label, code in units.items():
+        est = c[c["code"] == code].set_index("component_id")["estimate"]
+        out[label] = est.reindex(out["dimension"]).to_numpy()
+    return out

@@ -118,8 +118,103 @@ def load_scores(catalogue: str = "ikk", processed_dir: str | Path = paths.PROCES
     return s.drop(columns=foreign).reset_index(drop=True)
 
 
+# --- compare stage -------------------------------------------------------------------
+@dataclass(frozen=True)
+class CompareResult:
+    tables: dict  # name -> DataFrame (all rounds, a ``round`` column)
+    did: dict | None
+    audit: dict
+    focus: str | None
+
+
+def focus_villages(raw_dir: str | Path = paths.RAW_DIR) -> pd.DataFrame:
+    """The desa lokus list (``*desa_lokus*.csv`` in the raw folder: kode_desa, tahun), if any."""
+    files = sorted(Path(raw_dir).glob("*desa_lokus*.csv"))
+    if not files:
+        return pd.DataFrame(columns=["kode_kabupaten", "kode_desa", "tahun"])
+    return pd.concat([pd.read_csv(f, dtype=str) for f in files], ignore_index=True)
+
+
+def build_compare(processed_dir: str | Path = paths.PROCESSED_DIR, *, catalogue: str = "ikk",
+                  kabupaten: str | None = None, focus: str | None = None, raw_dir: str | Path = paths.RAW_DIR,
+                  n_boot: int = 999, n_runs: int = 500, seed: int = 20240710) -> CompareResult:
+    """Comparison, evaluation and audit for one kabupaten; writes ``data/processed/compare/``.
+
+    ``focus`` (desa lokus) defaults to the ``desa_lokus`` list in the raw
+    folder; ``kabupaten`` to the focus village's (or the largest) kabupaten.
+    Every round is compared; change and difference-in-differences use the
+    first and last rounds.
+    """
+    from . import audit as au
+    from . import compare as cp
+
+    processed_dir = Path(processed_dir)
+    out = processed_dir / "compare"
+    cat = load_catalogue(catalogue)
+    scores = load_scores(cat.id, processed_dir)
+    if focus is None:
+        lokus = focus_villages(raw_dir)
+        lokus = lokus[lokus["kode_desa"].isin(scores["kode_desa"])]
+        focus = lokus["kode_desa"].iloc[0] if len(lokus) else None
+    if kabupaten is None:
+        kabupaten = (scores.loc[scores["kode_desa"] == focus, "kode_kabupaten"].iloc[0] if focus
+                     else scores["kode_kabupaten"].value_counts().index[0])
+    s = scores[scores["kode_kabupaten"] == kabupaten].reset_index(drop=True)
+    rounds = sorted(s["putaran"].unique())
+    tables: dict[str, list] = {k: [] for k in ("league", "focus_vs", "pairs", "gaps", "priorities", "strengths",
+                                               "agency_plan", "intervention_families", "sensitivity",
+                                               "reliability", "indicator_audit")}
+    audit_json = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "kabupaten": kabupaten, "focus": focus,
+                  "rounds": {}}
+    for rnd in rounds:
+        def add(name, df):
+            tables[name].append(df.assign(round=int(rnd)))
+        sr = s[s["putaran"] == rnd]
+        add("league", cp.league_table(s, cat, round=rnd, n_boot=n_boot, seed=seed))
+        if focus:
+            add("focus_vs", cp.focus_comparison(s, cat, focus=focus, round=rnd))
+        add("pairs", cp.village_model(s, round=rnd))
+        add("gaps", cp.indicator_gaps(s, cat, round=rnd))
+        pri, strong, plan = cp.action_plan(s, cat, round=rnd)
+        add("priorities", pri)
+        add("strengths", strong)
+        add("agency_plan", plan)
+        add("intervention_families", cp.intervention_families(s, pri, round=rnd))
+        sens = au.sensitivity(s, cat, round=rnd, n_runs=n_runs, seed=seed)
+        add("sensitivity", sens.summary)
+        rel = au.reliability(sr, cat)
+        add("reliability", rel)
+        st = au.structure(sr, cat)
+        add("indicator_audit", st["indicators"])
+        audit_json["rounds"][int(rnd)] = {
+            "reliability": rel.to_dict(orient="records"), "pca": st["pca"].head(5).to_dict(orient="records"),
+            "flags": st["indicators"].query("flags != ''")[["indicator", "flags"]].to_dict(orient="records"),
+            "sensitivity_settings": sens.settings,
+            "category_robustness": dict(zip(sens.summary["code"], sens.summary["category_robustness"]))}
+    frames = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if v}
+    did = None
+    if len(rounds) >= 2:
+        frames["change"] = cp.change_over_rounds(s, cat, before=rounds[0], after=rounds[-1])
+        if focus:
+            did = {"index": cp.difference_in_differences(s, focus=focus, before=rounds[0], after=rounds[-1])}
+            for d in cat.dimensions:
+                did[d.id] = cp.difference_in_differences(s, focus=focus, before=rounds[0], after=rounds[-1],
+                                                         column=f"dim_{d.id}")
+    families = frames.pop("intervention_families")
+    for name, df in frames.items():
+        write_parquet(df, out / f"{name}.parquet")
+    # family ids for village cadres: processed data only, never in anything published
+    write_parquet(families, out / "intervention_families.parquet")
+    write_json(out / "audit.json", audit_json)
+    if did:
+        write_json(out / "did.json", did)
+    write_excel({name: df for name, df in frames.items() if name != "pairs" or len(df) < 50_000}, out / "compare.xlsx")
+    frames["intervention_families"] = families
+    return CompareResult(frames, did, audit_json, focus)
+
+
 # --- running the stage notebooks -------------------------------------------------
-STAGE_NOTEBOOKS = ("01_clean.ipynb", "02_indices.ipynb")
+STAGE_NOTEBOOKS = ("01_clean.ipynb", "02_indices.ipynb", "03_compare_villages.ipynb")
 
 
 def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_dir=paths.EXECUTED_DIR,

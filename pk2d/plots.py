@@ -86,3 +86,74 @@ def league(areas: pd.DataFrame, ax=None, lang: str = "id", highlight: str | None
     _decimal_axis(ax, "x", lang)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
+
+
+def dimension_profile(profile: pd.DataFrame, ax=None, lang: str = "id"):
+    """Grouped bars: dimension scores of the focus village vs kecamatan vs kabupaten.
+
+    ``profile`` has one row per dimension (``name``) and one column per unit
+    (e.g. ``Desa``, ``Kecamatan``, ``Kabupaten``); hatching keeps the bars
+    distinguishable in greyscale.
+    """
+    ax = _ax(ax, size=(7, 3.8))
+    units = [c for c in profile.columns if c != "name"]
+    y = np.arange(len(profile))
+    h = 0.8 / len(units)
+    for k, u in enumerate(units):
+        vals = profile[u].to_numpy(float)
+        ax.barh(y + (k - (len(units) - 1) / 2) * h, vals, height=h, color=GREYS[k % 4], edgecolor=GREYS[0],
+                hatch=["", "//", ".."][k % 3], label=u, linewidth=0.5)
+    ax.set_yticks(y, profile["name"], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(TEXT[lang]["index"])
+    _decimal_axis(ax, "x", lang)
+    ax.legend(fontsize=8, loc="lower right", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def indicator_gaps(gaps: pd.DataFrame, ax=None, lang: str = "id", top: int = 12):
+    """Bars of the gap (village minus kabupaten, percentage points) for the largest gaps."""
+    g = gaps.reindex(gaps["gap"].abs().sort_values(ascending=False).index).head(top).sort_values("gap")
+    ax = _ax(ax, size=(7, 0.32 * len(g) + 1))
+    colors = [GREYS[0] if v < 0 else GREYS[2] for v in g["gap"]]
+    ax.barh([f"{i} {n[:38]}" for i, n in zip(g["indicator"], g["name"])], g["gap"], color=colors,
+            edgecolor=GREYS[0], linewidth=0.5)
+    ax.axvline(0, color=GREYS[0], linewidth=0.8)
+    ax.set_xlabel("Selisih dengan kabupaten (poin persen)" if lang == "id" else "Gap to kabupaten (percentage points)")
+    ax.tick_params(axis="y", labelsize=7)
+    _decimal_axis(ax, "x", lang)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def change_over_rounds(change: pd.DataFrame, ax=None, lang: str = "id"):
+    """Dot-and-whisker of the change in the index per village between rounds."""
+    c = change.sort_values("change")
+    ax = _ax(ax, size=(7, 0.3 * len(c) + 1))
+    y = np.arange(len(c))
+    ax.hlines(y, c["ci_low"], c["ci_high"], color=GREYS[2], linewidth=3)
+    ax.scatter(c["change"], y, color=GREYS[0], zorder=3, s=25)
+    ax.axvline(0, color=GREYS[0], linewidth=0.8)
+    ax.set_yticks(y, c["nama_desa"], fontsize=8)
+    ax.set_xlabel("Perubahan indeks antar putaran (poin)" if lang == "id" else "Change in the index between rounds (points)")
+    _decimal_axis(ax, "x", lang, 1)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def rank_ranges(summary: pd.DataFrame, ax=None, lang: str = "id"):
+    """Sensitivity: rank range (5th-95th percentile over method choices) and nominal rank per village."""
+    s = summary.sort_values("rank", ascending=False)
+    ax = _ax(ax, size=(7, 0.3 * len(s) + 1))
+    y = np.arange(len(s))
+    ax.hlines(y, s["rank_p05"], s["rank_p95"], color=GREYS[2], linewidth=4)
+    ax.scatter(s["rank"], y, color=GREYS[0], zorder=3, s=25, marker="D")
+    ax.set_yticks(y, [f"{n} ({number(r * 100, 0, lang)}%)" for n, r in zip(s["name"], s["category_robustness"])],
+                  fontsize=8)
+    ax.set_xlabel("Peringkat (1 = tertinggi); dalam kurung: kategori tetap" if lang == "id"
+                  else "Rank (1 = highest); in brackets: category kept")
+    ax.invert_xaxis()
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
