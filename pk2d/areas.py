@@ -35,7 +35,7 @@ from scipy import stats
 
 from .catalogue import Catalogue, load_catalogue
 from .score import categorize, effective_values, label_codes
-from .survey import survey_mean
+from .survey import survey_means
 
 LEVELS = ("rt", "desa", "kecamatan", "kabupaten", "provinsi")
 #: level -> (code column, name column, parent code column)
@@ -75,8 +75,9 @@ def design_of(scores: pd.DataFrame, design: str = "auto") -> dict[str, Any]:
     return out
 
 
-def _mean_by(frame, column, code_col, dsg, level):
-    res = survey_mean(frame, column, by=code_col, level=level, **dsg)
+def _means_by(frame, columns, code_col, dsg, level) -> pd.DataFrame:
+    """Long table (variable, code, n, estimate, se, ci_low, ci_high, df, census)."""
+    res = survey_means(frame, columns, by=code_col, level=level, **dsg)
     return res.rename(columns={code_col: "code"})
 
 
@@ -134,30 +135,31 @@ def composite_from_shares(cat: Catalogue, A: np.ndarray, R: np.ndarray, only: st
     return est, C
 
 
-def _linearised(frame, x, cat, code_col, dsg, level, only=None):
-    """Indicator-first estimate of the composite (or one dimension) per area, with se."""
+def _linearised(frame, x, cat, code_col, dsg, level) -> pd.DataFrame:
+    """Indicator-first composite and dimensions per area with linearised se (long table)."""
     codes, uniques = pd.factorize(frame[code_col])
     w = frame["bobot"].to_numpy(float) if not dsg["census"] else np.ones(len(frame))
     present, xv, A, R = _ratio_parts(x, w, codes, len(uniques))
-    est, C = composite_from_shares(cat, A, R, only)
     N = np.bincount(codes, weights=w, minlength=len(uniques))
     with np.errstate(invalid="ignore", divide="ignore"):
-        contrib = np.where(present, (xv - R[codes]) / A[codes], 0.0) * C[codes]
+        dev = np.where(present, (xv - R[codes]) / A[codes], 0.0)
     tmp = frame[[code_col] + [c for c in ("bobot", "strata", "psu") if c in frame]].copy()
-    tmp["_e"] = N[codes] * np.nansum(contrib, 1)
-    res = _mean_by(tmp, "_e", code_col, dsg, level).set_index("code")
-    se = res["se"].reindex(uniques).to_numpy() * 100
-    out = pd.DataFrame({"code": uniques, "estimate": est * 100, "se": se})
-    dfree = res["df"].reindex(uniques).to_numpy(float)
-    half = np.where(se > 0, stats.t.ppf((1 + level) / 2, np.maximum(dfree, 1)) * se, 0.0)
-    out["ci_low"] = out["estimate"] - half
-    out["ci_high"] = out["estimate"] + half
-    out["n"] = res["n"].reindex(uniques).to_numpy()
-    return out
+    targets = [("indeks", None)] + [(f"dim_{d.id}", d.id) for d in cat.dimensions]
+    estimates = {}
+    for name, only in targets:
+        est, C = composite_from_shares(cat, A, R, only)
+        estimates[name] = est
+        tmp[name] = N[codes] * np.nansum(dev * C[codes], 1)  # pseudo-values, domain mean 0
+    res = _means_by(tmp, [t for t, _ in targets], code_col, dsg, level)
+    pos = pd.Index(uniques).get_indexer(res["code"])
+    est = np.concatenate([estimates[v][pos[res["variable"] == v]] for v in dict.fromkeys(res["variable"])])
+    res = res.assign(se=res["se"] * 100, estimate=est * 100)
+    half = np.where(res["se"] > 0, stats.t.ppf((1 + level) / 2, np.maximum(res["df"], 1)) * res["se"], 0.0)
+    return res.assign(ci_low=res["estimate"] - half, ci_high=res["estimate"] + half)
 
 
 def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, levels=LEVELS,
-                   design: str = "auto", level: float = 0.95, lang: str = "id") -> AreaEstimates:
+                   design: str = "auto", level: float = 0.95) -> AreaEstimates:
     """Index, dimensions and indicators per area and round, with se and interval.
 
     ``scores`` is the output of :func:`pk2d.score.score_families` for the same
@@ -168,26 +170,33 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
     cat = load_catalogue(catalogue)
     order = cat.settings["aggregation_order"]
     ind_ids = [i.id for i in cat.indicators]
+    dim_cols = [f"dim_{d.id}" for d in cat.dimensions]
+    names = {"indeks": cat.name_id, **{f"dim_{d.id}": d.name_id for d in cat.dimensions},
+             **{i.id: i.name_id for i in cat.indicators}}
     areas, comps = [], []
     for rnd, frame in scores.groupby("putaran", sort=True):
         frame = frame.reset_index(drop=True)
         dsg = design_of(frame, design)
         applies = frame[[f"berlaku_{i}" for i in ind_ids]].set_axis(ind_ids, axis=1)
         x = effective_values(frame[ind_ids], applies, cat.settings["not_applicable"])
-        pct = pd.DataFrame(x * 100, columns=ind_ids)
+        keep = [c for c in dict.fromkeys([*(v[0] for v in LEVEL_COLUMNS.values()), "bobot", "strata", "psu"])
+                if c in frame]
+        data = pd.concat([frame[keep + ["indeks"] + dim_cols], pd.DataFrame(x * 100, columns=ind_ids)], axis=1)
         for lvl in levels:
             code_col, name_col, parent_col = LEVEL_COLUMNS[lvl]
-            keys = frame[[code_col]].copy()
-            base = pd.concat([keys, frame[[c for c in ("bobot", "strata", "psu") if c in frame]]], axis=1)
             if order == "family_first":
-                idx = _mean_by(pd.concat([base, frame[["indeks"]]], axis=1), "indeks", code_col, dsg, level)
+                res = _means_by(data, ["indeks", *dim_cols, *ind_ids], code_col, dsg, level)
             else:
-                idx = _linearised(frame, x, cat, code_col, dsg, level)
+                res = pd.concat([_linearised(frame, x, cat, code_col, dsg, level),
+                                 _means_by(data, ind_ids, code_col, dsg, level)], ignore_index=True)
+            res = res.assign(catalogue=cat.id, round=int(rnd), level=lvl, census=dsg["census"])
+            idx = res[res["variable"] == "indeks"]
             info = frame.groupby(code_col, sort=False).agg(
                 name=(name_col, "first"), n_families=("id_keluarga", "size"),
                 **({"parent_code": (parent_col, "first")} if parent_col else {})).reset_index()
             info = info.rename(columns={code_col: "code"})
-            a = info.merge(idx.rename(columns={"estimate": "index"}), on="code", how="left")
+            a = info.merge(idx[["code", "estimate", "se", "ci_low", "ci_high"]].rename(columns={"estimate": "index"}),
+                           on="code", how="left")
             if lvl == "rt":
                 a["name"] = "RT " + a["name"].astype("Int64").astype("string").str.zfill(3)
             if parent_col is None:
@@ -198,26 +207,13 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
             a["category_label_en"] = label_codes(codes, cat.categories["area"], "en").to_numpy()
             a["catalogue"], a["round"], a["level"], a["census"] = cat.id, int(rnd), lvl, dsg["census"]
             areas.append(a[AREA_COLUMNS])
-            # components: dimensions, then indicators
-            for d in cat.dimensions:
-                if order == "family_first":
-                    col = f"dim_{d.id}"
-                    r = _mean_by(pd.concat([base, frame[[col]]], axis=1), col, code_col, dsg, level)
-                else:
-                    r = _linearised(frame, x, cat, code_col, dsg, level, only=d.id)
-                comps.append(_component(r, cat, rnd, lvl, "dimension", d.id, d.name_id, dsg))
-            for j, ind in enumerate(cat.indicators):
-                r = _mean_by(pd.concat([base, pct[[ind.id]]], axis=1), ind.id, code_col, dsg, level)
-                comps.append(_component(r, cat, rnd, lvl, "indicator", ind.id, ind.name_id, dsg))
+            comp = res[res["variable"] != "indeks"].copy()
+            comp["component_type"] = np.where(comp["variable"].str.startswith("dim_"), "dimension", "indicator")
+            comp["component_id"] = comp["variable"].str.removeprefix("dim_")
+            comp["name"] = comp["variable"].map(names)
+            comps.append(comp.rename(columns={"n": "n_applicable"}))
     areas_df = pd.concat(areas, ignore_index=True)
     comp_df = pd.concat(comps, ignore_index=True)[COMPONENT_COLUMNS]
     settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels),
                 "design": design, "confidence_level": level, **dict(cat.settings)}
     return AreaEstimates(areas_df, comp_df, settings)
-
-
-def _component(r, cat, rnd, lvl, ctype, cid, name, dsg):
-    out = r.rename(columns={"n": "n_applicable"}).copy()
-    out["catalogue"], out["round"], out["level"] = cat.id, int(rnd), lvl
-    out["component_type"], out["component_id"], out["name"], out["census"] = ctype, cid, name, dsg["census"]
-    return out

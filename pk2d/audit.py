@@ -8,7 +8,8 @@ documents leave open.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,7 @@ def structure(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk") -> dict[
 class SensitivityResult:
     summary: pd.DataFrame  # one row per village
     runs: pd.DataFrame  # one row per run and village
+    drivers: pd.DataFrame  # per method choice: mean index shift and share of categories kept
     settings: dict
 
 
@@ -151,8 +153,9 @@ def sensitivity(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, rou
         order = rng.choice(["family_first", "indicator_first"])
         na_rule = rng.choice(["reweight", "zero", "full"], p=[0.5, 0.25, 0.25])
         cuts = {code: rng.uniform(*band) for code, band in bands.items()}
-        run_cat = cat.with_settings(aggregation_method=str(method),
-                                    dimension_weights={d.id: float(wi) for d, wi in zip(cat.dimensions, w)})
+        # weights are renormalised by construction, so no re-validation is needed per run
+        run_cat = replace(cat, dimensions=tuple(replace(d, weight=float(wi)) for d, wi in zip(cat.dimensions, w)),
+                          settings=MappingProxyType({**cat.settings, "aggregation_method": str(method)}))
         vals = _village_index(x, applies, g, len(villages), run_cat, str(order), str(na_rule))
         run_cuts = tuple(type(c)(c.code, cuts.get(c.code, c.lower), c.label_id, c.label_en, c.lower_inclusive)
                          for c in cats)
@@ -176,7 +179,13 @@ def sensitivity(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, rou
     long = pd.DataFrame({"run": np.repeat(np.arange(n_runs), len(villages)), "code": np.tile(villages, n_runs),
                          "index": idx_mat.ravel(), "rank": ranks.ravel(), "category": cat_mat.ravel()})
     long = long.merge(pd.DataFrame(runs), on="run")
+    long["shift"] = long["index"] - np.tile(nominal, n_runs)
+    long["kept"] = long["category"] == np.tile(nominal_cat, n_runs)
+    drivers = pd.concat([long.groupby(f).agg(runs=("run", "nunique"), mean_shift=("shift", "mean"),
+                                            category_kept=("kept", "mean")).reset_index()
+                         .rename(columns={f: "option"}).assign(choice=f)
+                         for f in ("aggregation_method", "aggregation_order", "not_applicable")], ignore_index=True)
     settings = {"n_runs": n_runs, "seed": seed, "weight_spread": weight_spread,
                 "cut_bands": {str(k): list(v) for k, v in bands.items()}, "round": round,
                 "na_rule_probabilities": {"reweight": 0.5, "zero": 0.25, "full": 0.25}}
-    return SensitivityResult(summary, long, settings)
+    return SensitivityResult(summary, long, drivers[["choice", "option", "runs", "mean_shift", "category_kept"]], settings)

@@ -18,6 +18,7 @@ regenerated with one setting changed.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -155,7 +156,7 @@ def _freeze(obj):
 
 
 def _hash_obj(obj) -> str:
-    return hashlib.sha256(yaml.safe_dump(obj, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_thaw(obj), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _rule_columns(rule) -> list[str]:

@@ -96,7 +96,8 @@ def _workbook(result: IndexResult) -> dict[str, pd.DataFrame]:
     sheets = {}
     for cat_id in result.areas["catalogue"].unique():
         a = result.areas[result.areas["catalogue"] == cat_id]
-        c = result.components[result.components["catalogue"] == cat_id]
+        # RT-level components would run to hundreds of thousands of rows: parquet only
+        c = result.components[(result.components["catalogue"] == cat_id) & (result.components["level"] != "rt")]
         sheets[f"{cat_id.upper()} wilayah"] = a.rename(columns=AREA_HEADERS_ID)
         sheets[f"{cat_id.upper()} komponen"] = c.rename(columns=AREA_HEADERS_ID)
     notes = [{"Indeks": k, "Pengaturan": key, "Nilai": str(v)} for k, s in result.settings.items() for key, v in s.items()]
@@ -162,7 +163,7 @@ def build_compare(processed_dir: str | Path = paths.PROCESSED_DIR, *, catalogue:
     s = scores[scores["kode_kabupaten"] == kabupaten].reset_index(drop=True)
     rounds = sorted(s["putaran"].unique())
     tables: dict[str, list] = {k: [] for k in ("league", "focus_vs", "pairs", "gaps", "priorities", "strengths",
-                                               "agency_plan", "intervention_families", "sensitivity",
+                                               "agency_plan", "intervention_families", "sensitivity", "sensitivity_drivers",
                                                "reliability", "indicator_audit")}
     audit_json = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "kabupaten": kabupaten, "focus": focus,
                   "rounds": {}}
@@ -182,6 +183,7 @@ def build_compare(processed_dir: str | Path = paths.PROCESSED_DIR, *, catalogue:
         add("intervention_families", cp.intervention_families(s, pri, round=rnd))
         sens = au.sensitivity(s, cat, round=rnd, n_runs=n_runs, seed=seed)
         add("sensitivity", sens.summary)
+        add("sensitivity_drivers", sens.drivers)
         rel = au.reliability(sr, cat)
         add("reliability", rel)
         st = au.structure(sr, cat)
