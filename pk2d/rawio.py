@@ -1,0 +1,417 @@
+"""Read raw PK2D survey exports (CSV/TXT/XLSX) as the contract describes them.
+
+Everything here is about *files*: finding the families/members pair of each survey
+round, sniffing delimiter and encoding, mapping header spellings to canonical names,
+and raising :class:`pk2d.errors.InputFileError` when a file cannot be used at all.
+Values stay text (strings, or categoricals of strings for the low-cardinality columns;
+stripped, and "", "-", "NA", "null"... become missing); typing them is :mod:`pk2d.clean`'s job.
+
+Row numbers follow the spreadsheet convention: the header is row 1, so the first data
+row is row 2. Blank lines are counted, as a spreadsheet shows them, and then skipped;
+only a line break inside a quoted value makes a row number differ from the line number.
+"""
+from __future__ import annotations
+
+import codecs
+import functools
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import yaml
+
+from . import io as pio
+from . import paths
+from .errors import InputFileError
+
+TABLES = ("keluarga", "anggota")
+EXTENSIONS = {".csv", ".txt", ".xlsx"}
+MISSING = {"", "-", "--", "na", "n/a", "#n/a", "null", "nan"}
+REGION_WIDTHS = {"provinsi": (2,), "kabupaten": (2, 2), "kecamatan": (2, 2, 2), "desa": (2, 2, 2, 4)}
+_CHUNK = 1 << 20
+
+
+# ---------------------------------------------------------------- contract ---
+@functools.lru_cache(maxsize=8)
+def load_contract(path=paths.CONTRACT_FILE) -> dict:
+    """The raw-data contract as a dict (cached: treat it as read-only).
+
+    >>> load_contract()["tables"]["keluarga"]["key"]
+    ['no_kk']
+    """
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def columns(table: str, contract: dict | None = None) -> list[dict]:
+    """Column specs of ``table`` ("keluarga" or "anggota"), in contract order.
+
+    >>> columns("anggota")[1]["name"], columns("anggota")[1]["type"]
+    ('nik', 'id16')
+    """
+    return (contract or load_contract())["tables"][table]["columns"]
+
+
+def normalise_header(name) -> str:
+    """Header key: lower case, compatibility-normalised ("m²" -> "m2"), every character but
+    letters and digits removed (BOM, spaces, dots, dashes, underscores, slashes, brackets).
+
+    >>> normalise_header(" No. KK "), normalise_header("Luas Lantai (m²)"), normalise_header("Kabupaten/Kota")
+    ('nokk', 'luaslantaim2', 'kabupatenkota')
+    """
+    return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKD", str(name)).lower())
+
+
+def header_map(table: str) -> dict[str, str]:
+    """Normalised header spelling -> canonical column name, for ``table``.
+
+    >>> header_map("keluarga")[normalise_header("Tgl Wawancara")]
+    'tanggal_wawancara'
+    """
+    out: dict[str, str] = {}
+    for col in columns(table):
+        for spelling in [col["name"], *col.get("aliases", [])]:
+            key = normalise_header(spelling)
+            if out.setdefault(key, col["name"]) != col["name"]:
+                raise ValueError(f"contract: header {spelling!r} is ambiguous in table {table}")
+    return out
+
+
+def _spellings(table: str, name: str) -> str:
+    col = next(c for c in columns(table) if c["name"] == name)
+    return ", ".join(repr(s) for s in [col["name"], *col.get("aliases", [])])
+
+
+# ----------------------------------------------------------------- regions ---
+@functools.lru_cache(maxsize=2)
+def load_regions(path=None) -> pd.DataFrame:
+    """Reference region list (``pk2d/data/wilayah.csv``): kode, tingkat, nama, kode_induk.
+
+    >>> load_regions().set_index("kode").loc["63.02", "nama"]
+    'Kabupaten Kotabaru'
+    """
+    return pd.read_csv(path or paths.REGIONS_FILE, dtype=str, keep_default_na=False)
+
+
+def on_uniques(parse):
+    """Run a vectorised parser on the distinct values only and broadcast the result back:
+    survey columns hold few distinct spellings, so millions of cells cost one pass over them.
+
+    >>> on_uniques(lambda s: s.str.upper())(pd.Series(["ya", "ya", None, "tidak"])).tolist()
+    ['YA', 'YA', nan, 'TIDAK']
+    """
+    @functools.wraps(parse)
+    def wrapper(values: pd.Series, *args):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+        else:
+            codes, uniques = pd.factorize(values)
+        parsed = parse(pd.Series(uniques, dtype="str"), *args)
+        return pd.Series(parsed.array.take(codes, allow_fill=True), index=values.index, name=values.name)
+    return wrapper
+
+
+@on_uniques
+def normalise_region(values: pd.Series, level: str) -> pd.Series:
+    """Kemendagri code in dotted canonical form, or missing when not understood.
+
+    Spaces are dropped; undotted codes need the full digit count; dotted codes with
+    three or more parts get each part zero-padded. Two-part codes like "63.1" stay
+    invalid (it could be 63.01, or 63.10 after a spreadsheet ate the zero).
+
+    >>> normalise_region(pd.Series(["6302062001", "63.2.6.2001", "63.02.06.2001"]), "desa").tolist()
+    ['63.02.06.2001', '63.02.06.2001', '63.02.06.2001']
+    """
+    widths = REGION_WIDTHS[level]
+    t = values.str.replace(r"[ \t]+", "", regex=True).str.replace("-", ".", regex=False)
+    t = t.str.replace(rf"^([0-9]{{{sum(widths)}}})\.0+$", r"\1", regex=True)  # "6302.0" from a float
+    loose = len(widths) >= 3
+    plain = t.str.extract("^" + "".join(rf"(?P<p{i}>[0-9]{{{w}}})" for i, w in enumerate(widths)) + "$")
+    dotted = t.str.extract("^" + r"\.".join(rf"(?P<p{i}>[0-9]{{{1 if loose else w},{w}}})"
+                                            for i, w in enumerate(widths)) + "$")
+    parts = plain.combine_first(dotted)
+    out = parts["p0"].str.zfill(widths[0])
+    for i, w in enumerate(widths[1:], start=1):
+        out = out + "." + parts[f"p{i}"].str.zfill(w)
+    return out.astype("str")
+
+
+def check_regions(raw: "RawTable") -> None:
+    """File-level check: every well-formed province/kabupaten code is in wilayah.csv.
+
+    >>> check_regions(read_table("data/raw/x_keluarga.csv", "keluarga"))  # doctest: +SKIP
+    """
+    ref = load_regions()
+    for col, level in (("kode_provinsi", "provinsi"), ("kode_kabupaten", "kabupaten")):
+        codes = normalise_region(raw.data[col], level)
+        unknown = codes.notna() & ~codes.isin(set(ref.loc[ref["tingkat"] == level, "kode"]))
+        if unknown.any():
+            bad = sorted(codes[unknown].unique())
+            first = int(raw.data.loc[unknown, "_row"].iloc[0])
+            raise InputFileError(
+                raw.path, f"unknown {level} code(s) {', '.join(bad[:5])} in column '{col}' "
+                f"({int(unknown.sum())} rows, first at row {first}); codes must be Kemendagri codes "
+                f"listed in {paths.REGIONS_FILE.name}.", column=col,
+                fix=f"correct the code in the file, or add the region to pk2d/data/{paths.REGIONS_FILE.name} "
+                "if it is genuinely missing there.")
+
+
+# --------------------------------------------------------------- discovery ---
+@dataclass(frozen=True)
+class FilePair:
+    """One survey round's families file and its members partner."""
+    stem: str
+    keluarga: Path
+    anggota: Path
+
+
+def discover(raw_dir) -> list[FilePair]:
+    """Pair families and members files by name: the same stem once the words of
+    ``file_patterns`` are removed (a members word wins: "anggota_keluarga" = members).
+
+    >>> discover("data/raw")  # doctest: +SKIP
+    [FilePair(stem='sintetis_kotabaru_2024_putaran1', keluarga=..., anggota=...)]
+    """
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise InputFileError(raw_dir, "the raw-data folder does not exist.",
+                             fix="create it and put the families and members exports in it.")
+    patterns, found = load_contract()["file_patterns"], {}
+    for path in sorted(raw_dir.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in EXTENSIONS or path.name.startswith((".", "~$")):
+            continue
+        tokens = [t for t in re.split(r"[^0-9a-z]+", path.stem.lower()) if t]
+        role = next((r for r in ("anggota", "keluarga") if set(tokens) & set(patterns[r])), None)
+        if role:  # the stem: the name without the role words
+            stem = "_".join(t for t in tokens if t not in {*patterns["anggota"], *patterns["keluarga"]})
+            found.setdefault(stem, {"keluarga": [], "anggota": []})[role].append(path)
+    for role, other in (("keluarga", "anggota"), ("anggota", "keluarga")):
+        for stem, roles in sorted(found.items()):
+            if len(roles[role]) > 1:
+                raise InputFileError(roles[role][1], f"two {role} files for the same round: "
+                                     f"{', '.join(p.name for p in roles[role])}.", fix="keep only one of them.")
+            if roles[role] and not roles[other]:
+                words = r"(?i)(?<![0-9a-z])(" + "|".join(patterns[role]) + r")(?![0-9a-z])"
+                partner = re.sub(words, other, roles[role][0].name, count=1)
+                raise InputFileError(roles[role][0], f"this {role} file has no {other} partner file.",
+                                     fix=f"add the {other} file of the same round, named like this one with the "
+                                     f"{role} word replaced (e.g. '{partner}'; accepted words: "
+                                     f"{', '.join(patterns[other])}).")
+    pairs = [FilePair(stem, r["keluarga"][0], r["anggota"][0]) for stem, r in sorted(found.items())]
+    if not pairs:
+        raise InputFileError(raw_dir, "no families/members export files (.csv, .txt, .xlsx) found.",
+                             fix="put pairs like 'desa_2024_putaran1_keluarga.csv' + "
+                             "'desa_2024_putaran1_anggota.csv' in this folder.")
+    return pairs
+
+
+# ----------------------------------------------------------------- reading ---
+@dataclass
+class RawTable:
+    """One file read as strings: ``data`` has canonical columns plus ``_file``, ``_row``."""
+    path: Path
+    table: str
+    data: pd.DataFrame
+    extra_columns: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def _sniff_encoding(path: Path, head: bytes) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for enc in ("utf-8", "cp1252"):  # strict, streamed over the whole file
+        dec = codecs.getincrementaldecoder(enc)("strict")
+        try:
+            with open(path, "rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    dec.decode(chunk)
+                dec.decode(b"", final=True)
+            return enc
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"
+
+
+def _csv_header(path: Path) -> tuple[list[str], int, dict]:
+    """Header names, lines before the data, and how the file is written (encoding, delimiter)."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    def fail(problem, fix):
+        raise InputFileError(path, problem, fix=fix)
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        fail("the file is empty.", "export the table again; the file must start with a header row.")
+    if head.startswith(b"PK\x03\x04"):
+        fail("this is an Excel workbook with a text extension, not a CSV table.", "rename it to .xlsx.")
+    enc = _sniff_encoding(path, head)
+    if b"\x00" in head and enc != "utf-16":
+        fail("this is not a text table (binary content).", "export the table as CSV (UTF-8) or XLSX.")
+    lines = head.decode(enc, errors="replace").lstrip("\ufeff").splitlines()
+    skip = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    header = lines[skip]
+    if any(ord(ch) < 32 and ch != "\t" for ch in header) or "\ufffd" in header:
+        fail(f"the header row cannot be decoded (encoding {enc}).", "save the file as CSV UTF-8.")
+    delim = max([",", ";", "\t"], key=header.count)
+    if header.count(delim) == 0:
+        fail("not a table: the header row has a single column (no comma, semicolon or tab separator).",
+             "export the table as CSV with comma, semicolon or tab separators.")
+    names = pd.read_csv(io.StringIO(header), sep=delim, header=None, dtype=str, keep_default_na=False).iloc[0]
+    return [str(n) for n in names], skip + 1, {"format": "csv", "encoding": enc, "delimiter": delim}
+
+
+def _read_csv(path: Path, n_cols: int, skip: int, info: dict, wanted: dict[int, bool]) -> pd.DataFrame:
+    """Read the wanted columns as strings: dictionary-encoded (categorical) unless ``wanted[i]``
+    says the column is high-cardinality (ids, names). pyarrow first, the C engine as fallback."""
+    cols = [f"c{i}" for i in range(n_cols)]
+    use = [cols[i] for i in wanted]
+    types = {cols[i]: pa.string() if plain else pa.dictionary(pa.int32(), pa.string()) for i, plain in wanted.items()}
+    try:
+        return pacsv.read_csv(
+            path, read_options=pacsv.ReadOptions(column_names=cols, skip_rows=skip, encoding=info["encoding"]),
+            parse_options=pacsv.ParseOptions(delimiter=info["delimiter"], ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=use, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False)).to_pandas()
+    except (pa.ArrowInvalid, UnicodeDecodeError):  # blank lines, ragged rows, newlines in values: C engine
+        try:
+            return pd.read_csv(path, sep=info["delimiter"], encoding=info["encoding"], header=None, names=cols,
+                               usecols=use, skiprows=skip, keep_default_na=False, skip_blank_lines=False,
+                               dtype={c: "str" if wanted[int(c[1:])] else "category" for c in use})
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise InputFileError(path, f"not a readable table: {exc}.", fix="check that line (a separator inside "
+                                 "an unquoted value shifts the columns) and export again.") from None
+
+
+def _cell_text(v) -> str | None:
+    if v is None:
+        return None
+    if hasattr(v, "strftime"):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, float):  # fractions with a decimal comma: "1.125" would read as 1125
+        return str(int(v)) if v.is_integer() else format(v, ".15g").replace(".", ",")
+    return str(v)
+
+
+def _read_xlsx(path: Path, table: str) -> tuple[list[str], pd.DataFrame, int, dict]:
+    import openpyxl
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
+        raise InputFileError(path, f"not a readable XLSX workbook ({type(exc).__name__}).",
+                             fix="open it in a spreadsheet program and save it again as .xlsx, or export CSV.")
+    words = {table, *load_contract()["file_patterns"][table]}
+    ws = next((s for s in wb.worksheets if normalise_header(s.title) in words), wb.worksheets[0])
+    header, first, records = None, 2, []
+    for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        if header is not None:
+            records.append([_cell_text(v) for v in row[:len(header)]])
+        elif any(v not in (None, "") for v in row):
+            header, first = [_cell_text(v) or "" for v in row], i + 1
+    wb.close()
+    if header is None:
+        raise InputFileError(path, f"the sheet '{ws.title}' is empty.", fix="put the table, with its header row, "
+                             "in the first sheet.")
+    frame = pd.DataFrame(records or None, columns=[f"c{i}" for i in range(len(header))], dtype="str")
+    return header, frame, first, {"format": "xlsx", "sheet": ws.title}
+
+
+def _map_headers(path: Path, table: str, names: list[str]) -> tuple[dict[str, int], list[int]]:
+    """Canonical column -> position, and positions of the unknown columns."""
+    hmap, mapped, extra = header_map(table), {}, []
+    for i, name in enumerate(names):
+        canon = hmap.get(normalise_header(name))
+        if canon is None:
+            extra.append(i)
+        elif canon in mapped:
+            raise InputFileError(path, f"columns '{names[mapped[canon]]}' and '{name}' are both the column "
+                                 f"'{canon}'.", column=canon, fix="delete or rename one of the two columns.")
+        else:
+            mapped[canon] = i
+    return mapped, extra
+
+
+def _clean_cells(s: pd.Series) -> pd.Series:
+    """Strip spaces; the missing spellings ("", "-", "NA", "null"...) become NA. Categoricals
+    are cleaned through their categories only."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype("str").str.strip()
+        return s.mask(s.str.lower().isin(MISSING))
+    cats = _clean_cells(pd.Series(s.cat.categories, dtype="str"))
+    codes, uniques = pd.factorize(cats)
+    lookup = np.append(codes, -1)  # code -1 (missing) stays -1
+    return pd.Series(pd.Categorical.from_codes(lookup[s.cat.codes.to_numpy()], categories=uniques), index=s.index)
+
+
+def read_table(path, table: str) -> RawTable:
+    """Read one export file as strings with canonical column names, plus ``_file`` and ``_row``.
+
+    Low-cardinality columns come back as categoricals (fast on millions of rows).
+
+    >>> raw = read_table("data/raw/x_keluarga.csv", "keluarga")  # doctest: +SKIP
+    >>> raw.data[["no_kk", "_file", "_row"]].head(1)  # doctest: +SKIP
+    """
+    path = Path(path)
+    specs = {c["name"]: c for c in columns(table)}
+    if path.suffix.lower() == ".xlsx":
+        names, frame, first_row, info = _read_xlsx(path, table)
+        mapped, extra = _map_headers(path, table, names)
+    else:
+        names, skip, info = _csv_header(path)
+        mapped, extra = _map_headers(path, table, names)
+        wanted = {i: specs[c]["type"] == "id16" or bool(specs[c].get("personal") and specs[c]["type"] == "str")
+                  for c, i in mapped.items()} | {i: False for i in extra if not normalise_header(names[i])}
+        frame, first_row = _read_csv(path, len(names), skip, info, dict(sorted(wanted.items()))), skip + 1
+    frame = frame.set_axis(range(len(frame)))
+    data = pd.DataFrame({c: _clean_cells(frame[f"c{i}"]) for c, i in mapped.items()}, index=frame.index)
+    unnamed = [i for i in extra if not normalise_header(names[i])]
+    blank = data.isna().all(axis=1) & frame[[f"c{i}" for i in unnamed]].apply(_clean_cells).isna().all(axis=1)
+    extra = [names[i].strip() for i in extra if normalise_header(names[i])] + [
+        f"(tanpa nama / unnamed, kolom {i + 1})" for i in unnamed if _clean_cells(frame[f"c{i}"]).notna().any()]
+    data = data.assign(_file=pd.Categorical.from_codes(np.zeros(len(data), dtype="int8"), [path.name]),
+                       _row=np.arange(first_row, first_row + len(data), dtype="int64"))[~blank.to_numpy()]
+    info.update(rows=len(data), blank_rows_skipped=int(blank.sum()), sha256=pio.sha256_file(path))
+    if data.empty:
+        raise InputFileError(path, "no data rows: the file has a header but no families/members in it.",
+                             fix="export the table again with its data rows.")
+    missing = [c for c, sp in specs.items() if sp.get("required") and c not in mapped]
+    if missing:
+        raise InputFileError(path, f"required column '{missing[0]}' is missing"
+                             + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "") + ".",
+                             column=missing[0], fix=f"add the column; accepted header spellings "
+                             f"(case, spaces, dots, dashes and underscores ignored): {_spellings(table, missing[0])}.")
+    return RawTable(path, table, data.reset_index(drop=True), extra, info)
+
+
+def read_pair(pair: FilePair) -> tuple[RawTable, RawTable]:
+    """Read both files of a round and run the file-level checks on them.
+
+    >>> fam, mem = read_pair(discover("data/raw")[0])  # doctest: +SKIP
+    """
+    fam, mem = read_table(pair.keluarga, "keluarga"), read_table(pair.anggota, "anggota")
+    check_regions(fam)
+    if not {"tanggal_lahir", "umur"} & set(mem.data.columns):
+        raise InputFileError(mem.path, "neither 'tanggal_lahir' (birth date) nor 'umur' (age) is present; "
+                             "the age of each member cannot be known.", column="umur",
+                             fix=f"add one of them; accepted spellings: {_spellings('anggota', 'tanggal_lahir')}"
+                             f" or {_spellings('anggota', 'umur')}.")
+    return fam, mem
+
+
+def combine(tables: list[RawTable]) -> pd.DataFrame:
+    """Stack the files of one table (``_pair`` = position in ``tables``), keeping categoricals
+    categorical when every file has them; a column absent from a file is missing in its rows.
+
+    >>> combine([fam for fam, _mem in map(read_pair, discover("data/raw"))])  # doctest: +SKIP
+    """
+    frames = [t.data.assign(_pair=i) for i, t in enumerate(tables)]
+    out = {}
+    for col in dict.fromkeys(c for f in frames for c in f.columns):
+        parts = [f[col] if col in f else pd.Series([None] * len(f), dtype="str") for f in frames]
+        out[col] = (pd.api.types.union_categoricals([p.array for p in parts])
+                    if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts)
+                    else pd.concat([p.astype("str") if isinstance(p.dtype, pd.CategoricalDtype) else p for p in parts],
+                                   ignore_index=True))
+    return pd.DataFrame(out)
