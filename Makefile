@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lab bench clean-outputs synth dictionary
+.PHONY: help setup run test lab bench clean-outputs synth dictionary refresh-nbval
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ synth: $(STAMP) ## regenerate the committed synthetic sample in data/raw
 
 dictionary: $(STAMP) ## regenerate data/raw/README.md from pk2d/contract.yaml
 	$(BIN)/pk2d dictionary
+
+refresh-nbval: $(STAMP) ## after `make run`: store the outputs nbval checks (cells marked NBVAL_CHECK_OUTPUT)
+	$(BIN)/python scripts/refresh_nbval.py
 
 clean-outputs: ## delete build outputs (data/processed, reports), keep the raw data
 	find data/processed -mindepth 1 ! -name .gitkeep ! -name README.md -exec rm -rf {} +

@@ -1,6 +1,6 @@
 """Command line: thin wrappers over the stage functions; path defaults from pk2d.paths.
 
-    pk2d synth [--seed N] [--out DIR] [--families N] [--dirt X]
+    pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X]
     pk2d clean [--raw DIR] [--out DIR]
     pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample]
     pk2d run   [--raw DIR] [--processed DIR]
@@ -24,7 +24,8 @@ def _cmd_synth(a) -> int:
     from .synth import synthesize
 
     t0 = time.perf_counter()
-    res = synthesize(a.out, seed=a.seed, families=a.families, dirt=a.dirt)
+    rounds = a.rounds if a.rounds is not None else (1 if a.families else 2)
+    res = synthesize(a.out, seed=a.seed, families=a.families, dirt=a.dirt, rounds=rounds)
     for f in res.files:
         print(f)
     print(f"{len(res.files)} files written in {time.perf_counter() - t0:.1f} s")
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--families", "--scale", type=int, default=None,
                    help="scale mode: number of families (e.g. 90000, 1000000); default: the sample villages")
     s.add_argument("--dirt", type=float, default=1.0, help="multiplier of the dirt rates (0 = clean files)")
+    s.add_argument("--rounds", type=int, default=None, help="survey rounds (default: 2, or 1 in scale mode)")
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("clean", help="validate, clean and pseudonymise the raw exports")

@@ -1,0 +1,878 @@
+"""Synthetic PK2D survey exports (SINTETIS), calibrated to known village IKK values.
+
+:func:`synthesize` writes census exports (every family of each village) in the raw
+format of ``pk2d/contract.yaml``: one families and one members file per survey round,
+deterministic for a given seed. The villages, the targets and every model parameter
+are data in ``pk2d/data/synth_villages.yaml``. Names, NIK and No. KK are invented.
+
+Latent model
+    Family f in village v, RT r has a latent quality ``theta_f = mu_v + u_r + e_f``
+    with ``u_r ~ N(0, rt_spread_v)`` and ``e_f ~ N(0, sd_keluarga)`` (logit units).
+    Every binary *good* outcome j -- a family answer (own latrine, no domestic
+    violence, ...) or a member attribute feeding an indicator (birth certificate,
+    JKN, school, child labour, age at first marriage, ...) -- is good with
+    probability ``p_j = sigmoid(logit(p0_j) + b_j * theta_f)``: ``p0_j`` is its rate at
+    theta = 0 (possibly by age), ``b_j`` its slope (``model.items``). Income and floor
+    area are lognormal: ``log x = log median + sd * z + slope * theta``. The household
+    structure (members, ages, sexes, relationships, adults' marital status,
+    disability) does not depend on theta, so which indicators apply to a family is
+    fixed while its answers move with theta.
+Common random numbers
+    Per round every uniform and normal is drawn once; an outcome is ``U < p_j(theta)``.
+    Every IKK indicator is then non-decreasing in theta, and the village IKK is a
+    non-decreasing (step) function of mu_v.
+Calibration
+    For each round, mu_v of all villages is found at once by a vectorised root search
+    (secant steps, then Illinois regula falsi inside the bracket, see :func:`_calibrate`)
+    on ``logit(IKK_v(mu_v)/100) - logit(target_v/100)``. Every step regenerates the
+    answers from the fixed random numbers and scores them with the real engine
+    (:func:`pk2d.score.score_families`; village IKK = mean family ``indeks``,
+    family-first, census). The targets are met on the clean-format data within 0.01
+    points (default sample) or 0.02 (scale mode), or within half of one family's step
+    (<= 10/n_kk points) when such a step straddles the target. Dirt is added afterwards,
+    to the text tables only, so the cleaning stage rejects a few dozen rows and the
+    targets still hold within about 0.3 points.
+Rounds
+    Round k+1 keeps ``retained`` of the families (same No. KK, NIK, birth dates; RT
+    effects persist, ``e_f`` has correlation ``rho_putaran``); some members leave,
+    babies are born, new families replace the lost ones; interviews ~12 months later.
+    Birth certificates, immunisation and marriages never revert.
+"""
+from __future__ import annotations
+
+import codecs
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import yaml
+
+from . import paths
+from .errors import Pk2dError
+from .io import atomic_path
+from .rawio import columns as _contract
+
+ROLES = ["kepala", "pasangan", "anak", "menantu", "cucu", "orang_tua", "famili_lain", "lainnya"]
+STATUS = ["belum_kawin", "kawin", "cerai_hidup", "cerai_mati"]
+SCHOOL = ["belum_sekolah", "masih_sekolah", "tidak_sekolah_lagi"]
+WATER = ["ledeng", "air_kemasan", "sumur_terlindung", "mata_air_terlindung",
+         "sumur_tak_terlindung", "sungai", "air_hujan", "lainnya"]
+HOUSE = ["milik_sendiri", "sewa", "menumpang", "dinas", "lainnya"]
+FLOOR = ["keramik", "semen", "kayu", "bambu", "tanah"]
+SEX = ["L", "P"]
+# Family yes/no answers: column, model item (the good answer), asks about something bad, applies to.
+FAMILY_YESNO = [
+    ("buku_nikah", "buku_nikah", False, "kawin"), ("pasangan_serumah", "pasangan_serumah", False, "kawin"),
+    ("makan_2x_sehari", "makan_2x_sehari", False, None), ("makanan_beragam", "makanan_beragam", False, None),
+    ("balita_stunting", "tidak_stunting", True, "balita"),
+    ("kamar_tidur_terpisah", "kamar_tidur_terpisah", False, "anak"),
+    ("jamban_sehat", "jamban_sehat", False, None), ("punya_tabungan", "punya_tabungan", False, None),
+    ("mampu_biaya_sekolah", "mampu_biaya_sekolah", False, "usia_sekolah"),
+    ("akses_internet", "akses_internet", False, None), ("kdrt", "tidak_kdrt", True, None),
+    ("konflik_keluarga", "tidak_konflik", True, None), ("keputusan_bersama", "keputusan_bersama", False, "kawin"),
+    ("waktu_bersama", "waktu_bersama", False, None), ("ikut_parenting", "ikut_parenting", False, "anak"),
+    ("masalah_hukum", "tidak_masalah_hukum", True, None), ("kegiatan_sosial", "kegiatan_sosial", False, None),
+    ("ibadah_bersama", "ibadah_bersama", False, None), ("rekreasi_bersama", "rekreasi_bersama", False, None),
+    ("perempuan_berorganisasi", "perempuan_berorganisasi", False, None),
+    ("lansia_terawat", "lansia_terawat", False, "lansia"),
+    ("disabilitas_terlayani", "disabilitas_terlayani", False, "disabilitas"),
+    ("pus_ber_kb", "pus_ber_kb", False, "pus"),
+]
+FAMILY_U = [c for _, c, _, _ in FAMILY_YESNO] + ["air_layak", "rumah_milik", "lantai_bukan_tanah", "jkn_keluarga",
+                                                 "air_jenis", "rumah_jenis", "lantai_jenis"]
+MEMBER_U = ["jkn_individu", "sekolah", "sekolah_jenis", "kerja", "nikah"]  # per round; akta/imunisasi: per person
+
+class SynthError(Pk2dError):
+    """The villages file or the arguments of :func:`synthesize` cannot be used."""
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What :func:`synthesize` wrote.
+
+    ``counts``: data rows per file name; ``calibration``: round, kode_desa, nama_desa,
+    target, achieved (clean data, before dirt), mu, n_kk; ``dirt``: round -> dirt kind ->
+    rows injected (cells for ``ejaan_ya_tidak``); ``timings``: seconds per stage.
+    """
+    files: list[Path]
+    counts: dict[str, int]
+    calibration: pd.DataFrame
+    dirt: dict[int, dict[str, int]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ model ---
+class _Model:
+    """Item probabilities of the latent model (``model`` block of the villages file)."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.items = {}
+        for name, (p0, slope) in cfg["items"].items():
+            if isinstance(p0, dict):
+                ages = np.array(sorted(p0), dtype=float)
+                p0 = (ages, _logit(np.array([p0[a] for a in sorted(p0)], dtype=float)))
+            else:
+                p0 = _logit(float(p0))
+            self.items[name] = (p0, float(slope))
+
+    def coef(self, name: str, age=None, sex=None, female_name: str | None = None):
+        """Intercept (an array when it depends on age or sex) and slope of item ``name``."""
+        a, b = self.items[name]
+        if isinstance(a, tuple):
+            a = a[1][np.clip(np.searchsorted(a[0], age, side="right") - 1, 0, None)]
+        if female_name is not None:
+            af, bf = self.coef(female_name, age)
+            a, b = np.where(sex == 1, af, a), np.where(sex == 1, bf, b)
+        return a, b
+
+    def p(self, name: str, theta):
+        a, b = self.items[name]
+        return 1.0 / (1.0 + np.exp(-(a + b * theta)))
+
+    def member_coefs(self, age, sex) -> dict:
+        """Per-member (intercept, slope) of the member items; fixed within a round."""
+        return {"akta": self.coef("akta", age), "imunisasi": self.coef("imunisasi"),
+                "jkn": self.coef("jkn_individu"), "sekolah": self.coef("sekolah", age),
+                "anak_kerja": self.coef("tidak_kerja_anak", age),
+                "kerja": self.coef("kerja_l", age, sex, "kerja_p"),
+                "nikah_anak": self.coef("tidak_nikah_anak_l", age, sex, "tidak_nikah_anak_p"),
+                "kawin_dini": self.coef("tidak_kawin_dini_l", age, sex, "tidak_kawin_dini_p")}
+
+
+def _sig(ab, theta):
+    return 1.0 / (1.0 + np.exp(-(ab[0] + ab[1] * theta)))
+
+
+def _logit(p):
+    return np.log(p / (1 - p))
+
+
+def _step(table: dict, x):
+    """Value of a step table {from: value} at x (vectorised)."""
+    keys = np.array(sorted(table), dtype=float)
+    vals = np.array([table[k] for k in sorted(table)], dtype=float)
+    return vals[np.clip(np.searchsorted(keys, x, side="right") - 1, 0, None)]
+
+
+def _choice(probs: dict, u):
+    """Index into ``list(probs)`` for uniforms ``u`` (shares need not sum exactly to 1)."""
+    cum = np.cumsum(list(probs.values()))
+    return np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(cum) - 1)
+
+
+def _bounds(x):
+    """(first, last) masks of the runs of equal values in the sorted array ``x``."""
+    change = x[1:] != x[:-1]
+    return np.r_[True, change][:len(x)], np.r_[change, True][:len(x)]
+
+
+def _codes(probs: dict, u, names):
+    """Codes (positions in ``names``) drawn with the shares ``probs`` {name: share}."""
+    return np.array([names.index(k) for k in probs])[_choice(probs, u)]
+
+
+def _ymd(days):
+    """Year, month (1-12), day (1-31) of dates given as days since 1970-01-01."""
+    d = np.asarray(days, dtype=np.int64).astype("datetime64[D]")
+    y, m = d.astype("datetime64[Y]"), d.astype("datetime64[M]")
+    return y.astype(int) + 1970, (m - y).astype(int) + 1, (d - m).astype(int) + 1
+
+
+def _date_text(days, fmt, null=None) -> pa.Array:
+    """Dates as text; only the distinct days go through strftime (slow per value)."""
+    u, inv = np.unique(np.asarray(days, dtype=np.int64), return_inverse=True)
+    text = pc.strftime(pa.array(u.astype("datetime64[D]")), format=fmt)
+    return text.take(pa.array(inv.astype(np.int32), mask=null))
+
+
+def _ages(birth, when):
+    """Completed years between two arrays of days since 1970-01-01."""
+    (by, bm, bd), (wy, wm, wd) = _ymd(birth), _ymd(when)
+    return wy - by - ((wm < bm) | ((wm == bm) & (wd < bd)))
+
+
+# -------------------------------------------------------------- villages ---
+def _load(villages_file) -> dict:
+    try:
+        with open(villages_file, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except OSError as exc:
+        raise SynthError(f"villages file {villages_file} cannot be read ({exc.strerror}).",
+                         fix="pass villages_file= pointing at a file shaped like pk2d/data/synth_villages.yaml")
+
+
+def _regions() -> dict[str, str]:
+    ref = pd.read_csv(paths.REGIONS_FILE, dtype=str, keep_default_na=False)
+    return dict(zip(ref["kode"], ref["nama"]))
+
+
+def _sample_villages(cfg: dict, rounds: int) -> pd.DataFrame:
+    vil = pd.DataFrame(cfg["villages"])
+    if (vil["targets"].map(len) < rounds).any():
+        raise SynthError(f"villages file: every village needs {rounds} targets (one per round).",
+                         fix="add the missing round targets, or ask for fewer rounds")
+    for k in range(rounds):
+        vil[f"target_{k + 1}"] = vil["targets"].map(lambda t: float(t[k]))
+    vil["kode_kabupaten"] = cfg["kode_kabupaten"]
+    if "dusun" not in vil:
+        vil["dusun"] = None
+    return vil.drop(columns=["targets"])
+
+
+def _scale_villages(cfg: dict, n_families: int, rounds: int, rng) -> pd.DataFrame:
+    sc = cfg["scale"]
+    nv = max(1, round(n_families / sc["kk_per_village"]))
+    size = rng.uniform(0.6, 1.4, nv)
+    n_kk = np.floor(size / size.sum() * n_families).astype(int)
+    n_kk[: n_families - n_kk.sum()] += 1
+    kabs = [k for k, lvl in pd.read_csv(paths.REGIONS_FILE, dtype=str)[["kode", "tingkat"]].values
+            if lvl == "kabupaten"]
+    kabs = [cfg["kode_kabupaten"]] + [k for k in kabs if k != cfg["kode_kabupaten"]]
+    n_kab = min(len(kabs), -(-nv // sc["villages_per_kabupaten"]))
+    kab = np.arange(nv) * n_kab // nv
+    j = np.arange(nv) - np.searchsorted(kab, kab)  # village number inside its kabupaten
+    kec, desa = j // sc["villages_per_kecamatan"] + 1, j % sc["villages_per_kecamatan"] + 1
+    w1, w2 = sc["place_words"]
+    pick = rng.integers(0, len(w1) * len(w2), nv)
+    place = [f"{w1[i % len(w1)]} {w2[i // len(w1)]}" for i in range(len(w1) * len(w2))]
+    kname = [sc["kecamatan_kotabaru"][(k - 1) % len(sc["kecamatan_kotabaru"])] if kabs[b] == cfg["kode_kabupaten"]
+             else place[(b * 131 + k * 17) % len(place)] for k, b in zip(kec, kab)]
+    t1 = np.clip(rng.normal(sc["target_mean"], sc["target_sd"], nv), *sc["target_range"]).round(2)
+    vil = pd.DataFrame({
+        "kode_kabupaten": [kabs[b] for b in kab],
+        "kode_kecamatan": [f"{kabs[b]}.{k:02d}" for b, k in zip(kab, kec)],
+        "nama_kecamatan": kname,
+        "nama_desa": [place[p] for p in pick],
+        "n_kk": n_kk, "n_rt": np.maximum(3, np.round(n_kk / sc["kk_per_rt"])).astype(int),
+        "rt_spread": sc["rt_spread"], "dusun": None})
+    vil["kode_desa"] = [f"{k}.{2000 + d}" for k, d in zip(vil["kode_kecamatan"], desa)]
+    for k in range(rounds):
+        vil[f"target_{k + 1}"] = np.minimum(t1 + k * sc["trend"], sc["target_range"][1])
+    return vil
+
+
+# ------------------------------------------------------------- structure ---
+def _assign_rt(v, vil, rng):
+    """RT number per family: RTs of unequal size, every RT non-empty."""
+    n_rt, n_kk = vil["n_rt"].to_numpy(), np.bincount(v, minlength=len(vil))
+    w = rng.uniform(0.6, 1.4, n_rt.sum())
+    rv = np.repeat(np.arange(len(vil)), n_rt)
+    cum = np.cumsum(w) - np.repeat(np.cumsum(w)[np.cumsum(n_rt) - n_rt] - w[np.cumsum(n_rt) - n_rt], n_rt)
+    key = rv + cum / np.repeat(np.bincount(rv, weights=w), n_rt)
+    rank = np.arange(len(v)) - np.repeat(np.cumsum(n_kk) - n_kk, n_kk)
+    g = np.searchsorted(key, v + (rank + 0.5) / n_kk[v])
+    return g - (np.cumsum(n_rt) - n_rt)[v] + 1
+
+
+def _ids(region6, dates, serial_base, female=0):
+    """16-digit numbers: 6 region digits + DDMMYY (DD + 40 for women) + 4-digit serial."""
+    y, m, d = _ymd(dates)
+    y, d = y % 100, d + 40 * np.asarray(female)
+    prefix = region6.astype(np.int64) * 1_000_000 + d * 10_000 + m * 100 + y
+    order = np.argsort(prefix, kind="stable")
+    sp = prefix[order]
+    first = _bounds(sp)[0]
+    serial = np.empty(len(sp), dtype=np.int64)
+    serial[order] = np.arange(len(sp)) - np.maximum.accumulate(np.where(first, np.arange(len(sp)), 0))
+    return prefix * 10_000 + serial_base + serial
+
+
+def _name_list(cfg) -> list[str]:
+    """Every synthetic name: men's two-part and one-part names, then women's."""
+    out = []
+    for key in SEX:
+        a, b = cfg["names"][key]
+        out += [f"{x} {y}" for x in a for y in b] + list(a)
+    return out
+
+
+def _names(sex, cfg, rng):
+    """Index into :func:`_name_list` per person (one in five has a one-word name)."""
+    first, second, single = rng.random(len(sex)), rng.random(len(sex)), rng.random(len(sex)) < 0.2
+    out = np.zeros(len(sex), dtype=np.int64)
+    offset = 0
+    for s, key in enumerate(SEX):
+        a, b = cfg["names"][key]
+        i = (first * len(a)).astype(int)
+        idx = offset + np.where(single, len(a) * len(b) + i, i * len(b) + (second * len(b)).astype(int))
+        out = np.where(sex == s, idx, out)
+        offset += len(a) * (len(b) + 1)
+    return out
+
+
+def _new_households(nk, vil, cfg, rng, start, batch, issued):
+    """Structure of new families (``nk[v]`` in village v) and their members."""
+    m = cfg["model"]
+    F = int(nk.sum())
+    v = np.repeat(np.arange(len(vil)), nk)
+    rt = _assign_rt(v, vil, rng)
+    n_rt = vil["n_rt"].to_numpy()[v]
+    offset = (np.arange(len(vil)) * 7) % 91
+    date = start + offset[v] + ((rt - 1 + rng.random(F)) * np.clip(n_rt, 5, 14) / n_rt).astype(int)
+    female = (rng.random(F) < m["kepala_perempuan"]).astype(int)
+    u = rng.random(F)
+    sk = m["status_kepala"]
+    st = np.where(female == 1, _codes(sk["P"], u, STATUS), _codes(sk["L"], u, STATUS))
+    mean = np.zeros(F)
+    sd = np.ones(F)
+    for sx, by_status in m["umur_kepala"].items():
+        for s, (mu_, sd_) in by_status.items():
+            sel = (female == SEX.index(sx)) & (st == STATUS.index(s))
+            mean[sel], sd[sel] = mu_, sd_
+    hage = np.clip(np.round(mean + sd * rng.normal(size=F)), 20, 85).astype(int)
+    has_sp = (female == 0) & (st == 1)
+    sage = np.clip(hage - np.round(rng.normal(4, 3.5, F)), 16, 85).astype(int)
+    ref = np.where(has_sp, sage, np.where(female == 1, hage, hage - 4))
+    nkid = np.where(st == 0, 0, np.minimum(rng.poisson(_step(m["anak_per_umur_ibu"], ref)), 6))
+    kf = np.repeat(np.arange(F), nkid)
+    lo, hi = np.maximum(19, ref[kf] - 30), np.minimum(42, ref[kf])
+    ok = hi >= lo
+    kf, lo, hi = kf[ok], lo[ok], hi[ok]
+    g = lo + (rng.random(len(kf)) * (hi - lo + 1)).astype(int)
+    kage = ref[kf] - g
+    min_g = np.full(F, 99)
+    np.minimum.at(min_g, kf, g)
+    ksex = (rng.random(len(kf)) < 0.49).astype(int)
+    kst = np.where(kage < 15, 0, np.where(kage < 19, -1, 0))
+    # extended family: the oldest child (20+) married, spouse and grandchildren live in
+    o = np.lexsort((kage, kf))
+    last = o[_bounds(kf[o])[1]]
+    ext = last[(kage[last] >= 20) & (hage[kf[last]] >= 45) & (rng.random(len(last)) < m["keluarga_besar"])]
+    kst[ext] = 1
+    msex = 1 - ksex[ext]
+    mage = np.clip(kage[ext] + np.where(msex == 1, -3, 3) + np.round(rng.normal(0, 2.5, len(ext))), 17, 80).astype(int)
+    ncucu = _choice({0: 0.3, 1: 0.45, 2: 0.25}, rng.random(len(ext)))
+    cmax = np.minimum(np.minimum(kage[ext], mage) - 19, 12)
+    ncucu = np.where(cmax < 0, 0, ncucu)
+    cf = np.repeat(np.arange(len(ext)), ncucu)
+    cage = (rng.random(len(cf)) * (cmax[cf] + 1)).astype(int)
+    # (grand)parents and other relatives
+    u = rng.random(F)
+    p1, p2 = m["orang_tua"]
+    n_ot = (u < p1 + p2).astype(int) + (u < p2)
+    of = np.repeat(np.arange(F), n_ot)
+    oage = np.maximum(np.maximum(hage, np.where(has_sp, sage, 0))[of] + rng.integers(20, 36, len(of)), 60)
+    oage = np.minimum(oage + np.where(oage == 60, rng.integers(0, 10, len(of)), 0), 95)
+    two = n_ot[of] == 2
+    osex = np.where(two, _bounds(of)[0].astype(int), (rng.random(len(of)) < 0.7).astype(int))
+    ff = np.flatnonzero(rng.random(F) < m["famili_lain"])
+    fage = rng.integers(8, 41, len(ff))
+    fst = np.where(fage < 19, 0, np.array([0, 1, 2])[_choice({0: 0.7, 1: 0.2, 2: 0.1}, rng.random(len(ff)))])
+    blocks = [  # fam, role, sex, age, status
+        (np.arange(F), 0, female, hage, st), (np.flatnonzero(has_sp), 1, 1, sage[has_sp], 1),
+        (kf, 2, ksex, kage, kst), (kf[ext], 3, msex, mage, 1), (kf[ext][cf], 4, rng.integers(0, 2, len(cf)), cage, 0),
+        (of, 5, osex, oage, np.where(two, 1, 3)), (ff, 6, rng.integers(0, 2, len(ff)), fage, fst)]
+    per = pd.DataFrame({k: np.concatenate([np.broadcast_to(b[i], len(b[0])) for b in blocks])
+                        for i, k in enumerate(["f", "role", "sex", "age", "status"])})
+    per = per.iloc[np.lexsort((-per["age"].to_numpy(), per["role"].to_numpy(), per["f"].to_numpy()))]
+    f = per["f"].to_numpy()
+    rank = np.arange(len(f)) - np.searchsorted(f, f)
+    per = per[rank < 10].reset_index(drop=True)  # at most 10 members
+    f, age, sex = per["f"].to_numpy(), per["age"].to_numpy(), per["sex"].to_numpy()
+    n = len(per)
+    per["birth"] = date[f] - np.round((age + rng.random(n) * 0.995) * 365.2425).astype(int)
+    late = np.where(sex == 1, 19 + rng.exponential(3.5, n), 21 + rng.exponential(4.0, n)).astype(int)
+    mother = ((per["role"] == 1) | ((per["role"] == 0) & (sex == 1))).to_numpy()
+    late = np.where(mother, np.minimum(late, min_g[f]), late)
+    per["ukp_late"] = np.minimum(late, age)
+    per["ukp_fixed"] = np.nan
+    per["dis"] = rng.random(n) < _step(m["disabilitas"], age)
+    per["akta0"] = per["imun0"] = False
+    per["u_akta"], per["u_imun"] = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+    per["umur_saja"] = rng.random(n) < m["umur_saja"]
+    region6 = vil["kode_kecamatan"].str.replace(".", "", regex=False).astype(np.int64).to_numpy()
+    per["nik"] = _ids(region6[v[f]], per["birth"].to_numpy(), 1 + 2000 * (batch - 1), sex)
+    per["nama"] = _names(sex, cfg, rng)
+    kk_date = issued[0] + (rng.random(F) * (issued[1] - issued[0])).astype(np.int64)
+    fam = pd.DataFrame({"v": v, "rt": rt, "date": date, "e": rng.normal(0, m["sd_keluarga"], F),
+                        "kk": _ids(region6[v], kk_date, 1 + 2000 * (batch - 1))})
+    return fam, per
+
+
+def _finish(fam, per):
+    """Ages at the interview, row order, and the per-family facts the answers depend on."""
+    f = per["f"].to_numpy()
+    per["age"] = _ages(per["birth"].to_numpy(), fam["date"].to_numpy()[f])
+    per = per.iloc[np.lexsort((-per["age"].to_numpy(), per["role"].to_numpy(), f))].reset_index(drop=True)
+    f, age, role, sex = (per[c].to_numpy() for c in ("f", "age", "role", "sex"))
+    F = len(fam)
+    cnt = lambda mask: np.bincount(f, weights=mask, minlength=F) > 0  # noqa: E731
+    head = np.flatnonzero(role == 0)
+    fam["head"] = head[np.argsort(f[head])]
+    wife = np.flatnonzero((role == 1) & (sex == 1))
+    fam["wife"] = -1
+    fam.loc[f[wife], "wife"] = wife
+    fam["kawin"] = per["status"].to_numpy()[fam["head"]] == 1
+    fam["balita"], fam["anak"], fam["usia_sekolah"] = cnt(age < 5), cnt(age < 18), cnt((age >= 7) & (age <= 17))
+    fam["lansia"], fam["disabilitas"] = cnt(age >= 60), cnt(per["dis"].to_numpy())
+    fam["pus"] = fam["kawin"] & cnt(((role == 0) | (role == 1)) & (sex == 1) & (age >= 15) & (age <= 49))
+    return fam, per
+
+
+# --------------------------------------------------------------- answers ---
+def _text(codes, names) -> pd.api.extensions.ExtensionArray:
+    """Strings ``names[codes]`` as a pyarrow-backed pandas array (cheap for the scorer to compare)."""
+    taken = pc.take(pa.array(names, pa.large_string()), pa.array(np.asarray(codes, np.int32)))
+    return pd.Series(taken, dtype="str").array
+
+
+def _id_text(numbers):
+    return pd.Series(pc.cast(pa.array(np.asarray(numbers, np.int64)), pa.large_string()), dtype="str").array
+
+
+def _codes_of(values, names) -> np.ndarray:
+    """Position of each string in ``names`` (inverse of :func:`_text`)."""
+    return pc.index_in(pa.array(values), value_set=pa.array(names)).to_numpy(zero_copy_only=False)
+
+
+def _bool(values, applies=None):
+    values = np.asarray(values, dtype=bool)
+    mask = np.zeros(len(values), bool) if applies is None else ~np.asarray(applies, dtype=bool)
+    return pd.arrays.BooleanArray(values & ~mask, mask)
+
+
+def _answers(fam, per, theta, R, model: _Model, putaran: int):
+    """Clean-format families and members for latent values ``theta`` (fixed draws ``R``)."""
+    cfg, U, W = model.cfg, R["U"], R["W"]
+    F = len(fam)
+    out = {"id_keluarga": fam["id_keluarga"].array, "putaran": np.full(F, putaran),
+           "kode_desa": fam["kode_desa"].array, "rt": fam["rt"].to_numpy()}
+    good = {name: U[:, j] < model.p(name, theta) for j, name in enumerate(FAMILY_U[:-3])}
+    for col, item, negative, applies in FAMILY_YESNO:
+        val = ~good[item] if negative else good[item]
+        out[col] = _bool(val, None if applies is None else fam[applies].to_numpy())
+    if "jenis" not in R:  # the kind of water source, tenure, floor inside good/bad: fixed per round
+        ua, ur, ul = U[:, -3], U[:, -2], U[:, -1]
+        R["jenis"] = (_choice(cfg["air_layak_jenis"], ua), 4 + _choice(cfg["air_tak_layak_jenis"], ua),
+                      1 + _choice(cfg["rumah_lain"], ur), _choice(cfg["lantai_jenis"], ul))
+    air_ok, air_bad, house_other, floor_kind = R["jenis"]
+    water = np.where(good["air_layak"], air_ok, air_bad)
+    out["sumber_air_minum"] = _text(water, WATER)
+    house = np.where(good["rumah_milik"], 0, house_other)
+    out["status_rumah"] = _text(house, HOUSE)
+    floor = np.where(good["lantai_bukan_tanah"], floor_kind, 4)
+    out["jenis_lantai"] = _text(floor, FLOOR)
+    for col, key, z in (("luas_lantai_m2", "luas_lantai", 0), ("pendapatan_bulanan", "pendapatan", 1)):
+        c = cfg[key]
+        x = np.clip(np.exp(np.log(c["median"]) + c["sd"] * W[:, z] + c["slope"] * theta), c["min"], c["max"])
+        out[col] = np.round(x / c["round_to"]) * c["round_to"] if "round_to" in c else np.round(x * 2) / 2
+    families = pd.DataFrame(out)
+    # members: one uniform per item and person (sekolah also drives child labour)
+    f, age, sex, role = (per[c].to_numpy() for c in ("f", "age", "sex", "role"))
+    th = theta[f]
+    uj, us, ut, uk, un = (R["V"][:, j] for j in range(len(MEMBER_U)))
+    ua, ui = per["u_akta"].to_numpy(), per["u_imun"].to_numpy()  # kept across rounds: no sudden catch-up
+    if "coef" not in R:  # fixed within a round
+        R["coef"] = model.member_coefs(age, sex)
+    C = R["coef"]
+    akta = per["akta0"].to_numpy() | (ua < _sig(C["akta"], th))
+    imun = per["imun0"].to_numpy() | (ui < _sig(C["imunisasi"], th))
+    jkn = good["jkn_keluarga"][f] | (uj < _sig(C["jkn"], th))
+    in_school = us < _sig(C["sekolah"], th)
+    school = np.select([age < 5, age < 7, age <= 17, age <= 22],
+                       [0, (ut < 0.4).astype(int), np.where(in_school, 1, np.where(ut < 0.1, 0, 2)),
+                        np.where(ut < 0.25, 1, 2)], np.where((age >= 60) & (ut < 0.12), 0, 2))
+    child_work = us > _sig(C["anak_kerja"], th)
+    adult_work = uk < _sig(C["kerja"], th)
+    work = np.where(age < 5, False, np.where(age <= 17, child_work, adult_work))
+    # marital status (girls/boys 15-18 may be married) and age at first marriage
+    fixed_st, fixed_ukp = per["status"].to_numpy(), per["ukp_fixed"].to_numpy()
+    q_child = 1 - _sig(C["nikah_anak"], th)
+    child = fixed_st == -1
+    status = np.where(child, ((un < q_child) & (age >= 15) & (age <= 18)).astype(int), fixed_st)
+    q_early = 1 - _sig(C["kawin_dini"], th)
+    early = np.minimum(15 + (4 * un / np.maximum(q_early, 1e-12)).astype(int), age)
+    ukp = np.where(child, age, np.where(un < q_early, early, per["ukp_late"].to_numpy())).astype(float)
+    ukp = np.where(np.isnan(fixed_ukp), ukp, fixed_ukp)
+    wife, head = fam["wife"].to_numpy(), fam["head"].to_numpy()
+    hw, ww = head[wife >= 0], wife[wife >= 0]
+    own = np.isnan(fixed_ukp[hw])  # a husband married when his wife did
+    ukp[hw[own]] = np.clip(ukp[ww[own]] + age[hw[own]] - age[ww[own]], 17, age[hw[own]])
+    ukp = np.where(status == 0, np.nan, np.minimum(ukp, age))  # never after the current age
+    if "hubungan" not in R:  # fixed within a round
+        R["hubungan"], R["jenis_kelamin"] = _text(role, ROLES), _text(sex, SEX)
+    members = pd.DataFrame({
+        "id_keluarga": per["id_keluarga"].array, "id_anggota": per["id_anggota"].array,
+        "putaran": np.full(len(per), putaran), "hubungan": R["hubungan"],
+        "jenis_kelamin": R["jenis_kelamin"], "umur": age, "status_kawin": _text(status, STATUS),
+        "usia_kawin_pertama": pd.array(ukp, dtype="Float64"), "akta_kelahiran": _bool(akta),
+        "status_sekolah": _text(school, SCHOOL), "bekerja": _bool(work),
+        "disabilitas": _bool(per["dis"].to_numpy()), "jaminan_kesehatan": _bool(jkn),
+        "imunisasi_lengkap": _bool(imun, age < 5)})
+    return families, members
+
+
+# ----------------------------------------------------------- calibration ---
+def _draws(F, P, rng):
+    """The round's common random numbers, drawn once and reused by every calibration step."""
+    return {"U": rng.random((F, len(FAMILY_U)), dtype=np.float32), "W": rng.normal(size=(F, 2)),
+            "V": rng.random((P, len(MEMBER_U)), dtype=np.float32)}
+
+
+def _subset(fam, per, R, keep_v):
+    """The families of the villages ``keep_v`` (mask), their members and random numbers."""
+    fm = keep_v[fam["v"].to_numpy()]
+    pm = fm[per["f"].to_numpy()]
+    fidx, pidx = np.cumsum(fm) - 1, np.cumsum(pm) - 1
+    sf, sp = fam[fm].reset_index(drop=True), per[pm].reset_index(drop=True)
+    sf["head"] = pidx[sf["head"].to_numpy()]
+    sf["wife"] = np.where(sf["wife"] >= 0, pidx[sf["wife"].to_numpy()], -1)
+    sp["f"] = fidx[sp["f"].to_numpy()]
+    return sf, sp, {"U": R["U"][fm], "W": R["W"][fm], "V": R["V"][pm]}
+
+
+def _calibrate(fam, per, R, model, targets, putaran, max_iter, tol):
+    """mu per village so that the mean family ``indeks`` equals the target (all villages at once).
+
+    Root search on g(mu) = logit(IKK/100) - logit(target/100), which is close to linear:
+    start at mu = (logit(target/100) - 1.43) / 0.68 (the typical relation) and take a Newton
+    step with that slope; a village not yet bracketed then extrapolates by secant (at most 3
+    units per step, within [-8, 8]); a bracketed one takes Illinois regula falsi steps. A
+    village is done when within ``tol``, or when its bracket is narrower than 1e-5: then one
+    family's answer flips inside it, a step of 20/n_kk IKK points at most, and the best side
+    is kept (error <= 10/n_kk). Once fewer villages are left, only their families are
+    regenerated and scored.
+    """
+    from .score import score_families  # noqa: PLC0415 (the real index engine)
+    nv = len(targets)
+
+    def evaluate(mu, part):
+        f_, p_, r_ = part
+        v = f_["v"].to_numpy()
+        fc, mc = _answers(f_, p_, mu[v] + f_["u"].to_numpy() + f_["e"].to_numpy(), r_, model, putaran)
+        s = score_families(fc, mc, "ikk")["indeks"].to_numpy(dtype=float, na_value=np.nan)
+        n = np.bincount(v, minlength=nv)
+        d = np.bincount(v, weights=np.nan_to_num(s), minlength=nv) / np.where(n > 0, n, np.nan) - targets
+        return d, _logit(np.clip((d + targets) / 100, 1e-6, 1 - 1e-6)) - _logit(targets / 100), fc, mc
+
+    lo, hi, glo, ghi = np.full(nv, -8.0), np.full(nv, 8.0), np.full(nv, np.nan), np.full(nv, np.nan)
+    best, err, dbest, side = np.zeros(nv), np.full(nv, np.inf), np.zeros(nv), np.zeros(nv)
+    x_prev = g_prev = None
+    x, steps, full = np.clip((_logit(targets / 100) - 1.43) / 0.68, -6, 6), 0, (fam, per, R)
+    part, size = full, np.bincount(fam["v"].to_numpy(), minlength=nv)
+    for steps in range(1, max_iter + 2):  # steps = evaluations
+        d, g, fc, mc = evaluate(x, part)
+        act = ~np.isnan(d)
+        better = act & (np.abs(d) < err)
+        best, err, dbest = np.where(better, x, best), np.where(better, np.abs(d), err), np.where(better, d, dbest)
+        done = (err <= tol) | (hi - lo < 1e-5)
+        if done.all() or steps > max_iter:
+            break
+        left = act & (g < 0)  # Illinois: halve the far end's value when the same end moves twice
+        right = act & (g >= 0)
+        ghi = np.where(left & (side == -1), ghi / 2, ghi)
+        glo = np.where(right & (side == 1), glo / 2, glo)
+        lo, glo = np.where(left, x, lo), np.where(left, g, glo)
+        hi, ghi = np.where(right, x, hi), np.where(right, g, ghi)
+        side = np.where(left, -1, np.where(right, 1, side))
+        if x_prev is None:  # Newton step with the typical slope of logit(IKK/100) in mu
+            sec = x - g / 0.68
+        else:
+            sec = x - g * (x - x_prev) / np.where(g != g_prev, g - g_prev, np.nan)
+        sec = np.where(np.isfinite(sec), np.clip(sec, x - 3, x + 3), x - np.sign(g) * 0.25)
+        bracketed = ~np.isnan(glo) & ~np.isnan(ghi)
+        falsi = lo - glo * (hi - lo) / (ghi - glo)
+        falsi = np.where((falsi > lo) & (falsi < hi), falsi, (lo + hi) / 2)
+        nxt = np.where(bracketed, falsi, np.clip(sec, lo + 1e-9, hi - 1e-9))
+        x_prev, g_prev, x = x, g, np.where(done, x, nxt)
+        if size[~done].sum() < 0.85 * len(part[0]):
+            part = _subset(fam, per, R, ~done)
+    if (err > 0.5 + 20 / np.maximum(size, 1)).any():  # beyond what one family's answers can explain
+        raise SynthError(f"round {putaran}: village IKK targets not reached (worst miss {err.max():.2f} points).",
+                         fix="use targets between about 20 and 98")
+    if part is not full or not np.array_equal(best, x):  # same random numbers: same data as when scored
+        fc, mc = _answers(fam, per, best[fam["v"].to_numpy()] + fam["u"].to_numpy() + fam["e"].to_numpy(),
+                          R, model, putaran)
+    return best, dbest + targets, fc, mc, steps
+
+
+# ---------------------------------------------------------------- rounds ---
+def _next_round(fam, per, memc, vil, cfg, rng, start, batch):
+    """Next round's structure: retained families a year on, births, leavers, new families."""
+    m = cfg["model"]
+    keep = rng.random(len(fam)) < m["retained"]
+    f, age, role = per["f"].to_numpy(), per["age"].to_numpy(), per["role"].to_numpy()
+    pl = m["pergi_per_tahun"]
+    p_leave = np.select([role <= 1, age >= 70, (role == 2) & (age >= 19)],
+                        [0.0, pl["lansia_70"], pl["anak_dewasa"]], pl["lainnya"])
+    stay = keep[f] & (rng.random(len(per)) >= p_leave)
+    old = per[stay].copy()
+    st = _codes_of(memc["status_kawin"], STATUS)[stay]
+    old["status"] = np.where((old["role"] == 2) & (st == 0) & (old["age"] >= 14) & (old["age"] <= 18), -1, st)
+    old["ukp_fixed"] = memc["usia_kawin_pertama"].to_numpy(dtype=float, na_value=np.nan)[stay]
+    old["akta0"] = memc["akta_kelahiran"].to_numpy(dtype=bool, na_value=False)[stay]
+    old["imun0"] = memc["imunisasi_lengkap"].to_numpy(dtype=bool, na_value=False)[stay]
+    new_index = np.cumsum(keep) - 1
+    old["f"] = new_index[old["f"].to_numpy()]
+    kept = fam[keep].reset_index(drop=True)[["v", "rt", "date", "e", "kk"]]
+    prev = kept["date"].to_numpy()
+    kept["date"] = prev + 364 + rng.integers(-3, 4, len(kept))
+    rho = m["rho_putaran"]
+    kept["e"] = rho * kept["e"] + np.sqrt(1 - rho**2) * rng.normal(0, m["sd_keluarga"], len(kept))
+    mothers = old[(old["role"] == 1) & (old["sex"] == 1) & (old["age"] >= 17) & (old["age"] <= 43)]
+    size = np.bincount(old["f"].to_numpy(), minlength=len(kept))
+    mothers = mothers[(rng.random(len(mothers)) < m["lahir_per_tahun"]) & (size[mothers["f"].to_numpy()] < 10)]
+    bf = mothers["f"].to_numpy()
+    nb = len(bf)
+    gap = (kept["date"].to_numpy()[bf] - prev[bf]).astype(int)
+    region6 = vil["kode_kecamatan"].str.replace(".", "", regex=False).astype(np.int64).to_numpy()
+    babies = pd.DataFrame({"f": bf, "role": 2, "sex": rng.integers(0, 2, nb), "age": 0, "status": 0,
+                           "birth": prev[bf] + (rng.random(nb) * gap).astype(int), "ukp_late": 0,
+                           "ukp_fixed": np.nan, "dis": False, "akta0": False, "imun0": False,
+                           "u_akta": rng.random(nb, dtype=np.float32), "u_imun": rng.random(nb, dtype=np.float32),
+                           "umur_saja": False})
+    babies["nik"] = _ids(region6[kept["v"].to_numpy()[bf]], babies["birth"].to_numpy(), 1 + 2000 * (batch - 1),
+                         babies["sex"].to_numpy())
+    babies["nama"] = _names(babies["sex"].to_numpy(), cfg, rng)
+    nk = np.bincount(fam["v"].to_numpy()[~keep], minlength=len(vil))
+    nfam, nper = _new_households(nk, vil, cfg, rng, start, batch, (prev.min(), start - 10))
+    nper["f"] += len(kept)
+    fam2 = pd.concat([kept, nfam[kept.columns]], ignore_index=True)
+    return fam2, pd.concat([old[nper.columns], babies[nper.columns], nper], ignore_index=True)
+
+
+# ------------------------------------------------------------- raw text ---
+def _spelling(table, column, st) -> list[str]:
+    """Text for each canonical code of ``column`` (in contract order) in export style ``st``."""
+    codes = next(c for c in _contract(table) if c["name"] == column)["codes"]
+    out = {k: (v[0].upper() if len(v[0]) == 1 else v[0].title()) for k, v in codes.items()}
+    if column == "hubungan":
+        out["pasangan"] = "Istri"
+    extra = st.get("codes", {}).get(column.replace("_kepala", ""))
+    if extra == "digits":
+        extra = {k: next(s for s in v if s.isdigit()) for k, v in codes.items()}
+    return list({**out, **(extra or {})}.values())
+
+
+def _take(choices, idx, null=None) -> pa.Array:
+    return pc.take(pa.array(list(choices), pa.string()), pa.array(np.asarray(idx, dtype=np.int32), mask=null))
+
+
+def _num(x, null=None) -> pa.Array:
+    return pc.cast(pa.array(np.asarray(x, dtype=np.int64), mask=null), pa.string())
+
+
+def _yesno(arr, st, rng, variant=0.0):
+    """Yes/no text; ``variant``: share of cells spelt ya/YA/Y/1 or tidak/T/tdk/0 instead (dirt)."""
+    val, na = arr.to_numpy(dtype=bool, na_value=False), np.asarray(pd.isna(arr))
+    yes, no = st["yes"], st["no"]
+    iy, inn = ((_choice(w, rng.random(len(val))) if len(w) > 1 else np.zeros(len(val), int)) for w in (yes, no))
+    words = list(yes) + list(no)
+    idx = np.where(val, iy, len(yes) + inn)
+    odd = (rng.random(len(val)) < variant) & ~na if variant else np.zeros(len(val), bool)
+    idx = np.where(odd, len(words) + np.where(val, 0, 4) + rng.integers(0, 4, len(val)), idx)
+    return _take(words + ["ya", "YA", "Y", "1", "tidak", "T", "tdk", "0"], idx, na), int(odd.sum())
+
+
+def _raw_tables(fam, per, famc, memc, vil, names, putaran, tahun, st, rng, variant):
+    """Families and members as text columns (canonical names) in export style ``st``."""
+    v, F = fam["v"].to_numpy(), len(fam)
+    regions = _regions()
+    vcol = lambda c: pa.array(vil[c].astype(str).tolist()).take(pa.array(v))  # noqa: E731
+    dusun = fam["dusun"].astype(object).where(fam["dusun"].notna(), None).tolist()
+    kel = {"putaran": _num(np.full(F, putaran)), "tahun": _num(np.full(F, tahun)),
+           "kode_provinsi": pa.repeat(vil["kode_kabupaten"].iloc[0][:2], F),
+           "nama_provinsi": pa.repeat(regions[vil["kode_kabupaten"].iloc[0][:2]], F),
+           "kode_kabupaten": vcol("kode_kabupaten"),
+           "nama_kabupaten": pa.array([regions[k] for k in vil["kode_kabupaten"]]).take(pa.array(v)),
+           "kode_kecamatan": vcol("kode_kecamatan"), "nama_kecamatan": vcol("nama_kecamatan"),
+           "kode_desa": vcol("kode_desa"), "nama_desa": vcol("nama_desa"),
+           "dusun": pa.array(dusun, pa.string()),
+           "rt": pc.utf8_lpad(_num(fam["rt"]), st["rt_width"], "0"), "no_kk": _num(fam["kk"]),
+           "nik_kepala": _num(per["nik"].to_numpy()[fam["head"].to_numpy()]),
+           "nama_kepala": _take(names, per["nama"].to_numpy()[fam["head"].to_numpy()]),
+           "jenis_kelamin_kepala": _take(_spelling("keluarga", "jenis_kelamin_kepala", st),
+                                         per["sex"].to_numpy()[fam["head"].to_numpy()]),
+           "tanggal_wawancara": _date_text(fam["date"], st["date"])}
+    if not any(dusun):
+        del kel["dusun"]
+    n_variant = 0
+    for spec in _contract("keluarga"):
+        col = spec["name"]
+        if spec["type"] == "yesno":
+            kel[col], k = _yesno(famc[col].array, st, rng, variant)
+            n_variant += k
+        elif spec["type"] == "code" and col in famc:
+            kel[col] = _take(_spelling("keluarga", col, st), _codes_of(famc[col], list(spec["codes"])))
+    t = np.round(famc["luas_lantai_m2"].to_numpy() * 10).astype(np.int64)
+    kel["luas_lantai_m2"] = pc.if_else(pa.array(t % 10 == 0), _num(t // 10),
+                                       pc.binary_join_element_wise(_num(t // 10), _num(t % 10), st["dec"]))
+    kel["pendapatan_bulanan"] = _num(famc["pendapatan_bulanan"])
+    order = [c["name"] for c in _contract("keluarga") if c["name"] in kel]
+    umur_saja = per["umur_saja"].to_numpy()
+    ukp = memc["usia_kawin_pertama"].to_numpy(dtype=float, na_value=np.nan)
+    ang = {"no_kk": _num(fam["kk"].to_numpy()[per["f"].to_numpy()]), "nik": _num(per["nik"]),
+           "nama": _take(names, per["nama"]),
+           "tanggal_lahir": _date_text(per["birth"], st["date"], umur_saja),
+           "umur": _num(memc["umur"], ~umur_saja), "usia_kawin_pertama": _num(np.nan_to_num(ukp), np.isnan(ukp))}
+    for spec in _contract("anggota"):
+        col = spec["name"]
+        if spec["type"] == "yesno":
+            ang[col], k = _yesno(memc[col].array, st, rng, variant)
+            n_variant += k
+        elif spec["type"] == "code":
+            words = _spelling("anggota", col, st)
+            codes = _codes_of(memc[col], list(spec["codes"]))
+            if col == "hubungan":  # the spouse of a female head is her husband
+                husband = (codes == 1) & (memc["jenis_kelamin"] == "L").to_numpy()
+                words, codes = words + ["Suami"], np.where(husband, len(words), codes)
+            ang[col] = _take(words, codes)
+    kel = pa.table({c: pa.array(kel[c], pa.string()) for c in order})
+    ang = pa.table({c["name"]: pa.array(ang[c["name"]], pa.string()) for c in _contract("anggota")})
+    return kel, ang, n_variant
+
+
+# ------------------------------------------------------------------ dirt ---
+def _set(table, col, rows, values):
+    """Replace ``table[col]`` at ``rows`` with ``values`` (None = empty)."""
+    arr = table.column(col).combine_chunks()
+    mask = np.zeros(len(arr), bool)
+    mask[rows] = True
+    vals = pa.array(list(values) if not isinstance(values, pa.Array) else values, pa.string())
+    new = pc.replace_with_mask(arr, pa.array(mask), vals.take(pa.array(np.argsort(rows))))
+    return table.set_column(table.schema.get_field_index(col), col, new)
+
+
+def _dirt(kel, ang, fam, per, st, rates, dirt, rng):
+    """Inject the dirt kinds of ``rates`` (villages file) on disjoint rows; tables and counts."""
+    rows = {"keluarga": kel.num_rows, "anggota": ang.num_rows}
+    n = {k: int(round(dirt * max(mn, rate * rows[t]))) for k, v in rates.items() if isinstance(v, list)
+         for t, mn, rate in [v]}
+    fk = ["kode_desa_format", "kode_desa_salah_kecamatan", "rt_kosong", "keluarga_ganda_berbeda",
+          "duplikat_persis_keluarga"]
+    pick = np.split(rng.permutation(len(fam))[:sum(n[k] for k in fk)], np.cumsum([n[k] for k in fk])[:-1])
+    fr = dict(zip(fk, pick))
+    role = per["role"].to_numpy()
+    spouses = rng.permutation(np.flatnonzero(role == 1))[:n["kepala_ganda"]]
+    mk = ["umur_mustahil", "lahir_setelah_wawancara", "anggota_tanpa_no_kk", "anggota_no_kk_asing",
+          "duplikat_persis_anggota"]
+    cand = rng.permutation(np.setdiff1d(np.flatnonzero(role != 0), spouses))
+    mr = dict(zip(mk, np.split(cand[:sum(n[k] for k in mk)], np.cumsum([n[k] for k in mk])[:-1])))
+    n.update({k: len(r) for k, r in {**fr, **mr}.items()}, kepala_ganda=len(spouses))  # small tables: fewer
+    # families: modified rows
+    def cells(table, col, r):
+        return table.column(col).take(pa.array(r, pa.int64())).to_pylist()
+
+    r = fr["kode_desa_format"]
+    kel = _set(kel, "kode_desa", r, [c.replace(".", "" if i % 2 else " ")
+                                     for i, c in enumerate(cells(kel, "kode_desa", r))])
+    r = fr["kode_desa_salah_kecamatan"]
+    other = [f"{k[:-2]}{(int(k[-2:]) + 1 + i % 7) % 90 + 10:02d}"  # another kecamatan number
+             for i, k in enumerate(cells(kel, "kode_kecamatan", r))]
+    kel = _set(kel, "kode_desa", r, [o + c[-5:] for o, c in zip(other, cells(kel, "kode_desa", r))])
+    kel = _set(kel, "rt", fr["rt_kosong"], [None] * len(fr["rt_kosong"]))
+    # families: conflicting second entry (same No. KK, one answer differs), exact duplicates
+    r = np.sort(fr["keluarga_ganda_berbeda"])
+    twin = kel.take(pa.array(r))
+    flip = [("Tidak" if str(x).lower() in ("ya", "y", "1") else "Ya") for x in twin.column("jamban_sehat").to_pylist()]
+    dup = kel.take(pa.array(np.sort(fr["duplikat_persis_keluarga"])))
+    kel = pa.concat_tables([kel, _set(twin, "jamban_sehat", np.arange(len(r)), flip), dup])  # entered again later
+    # members: two heads, impossible ages
+    ang = _set(ang, "hubungan", spouses, [_spelling("anggota", "hubungan", st)[0]] * len(spouses))
+    r = mr["umur_mustahil"]
+    ang = _set(_set(ang, "tanggal_lahir", r, [None] * len(r)), "umur", r, ["150"] * len(r))
+    r = mr["lahir_setelah_wawancara"]
+    late = fam["date"].to_numpy()[per["f"].to_numpy()[r]] + rng.integers(30, 400, len(r))
+    ang = _set(_set(ang, "tanggal_lahir", r, _date_text(late, st["date"])), "umur", r, [None] * len(r))
+    # members: extra people with an empty or unknown No. KK (new NIK: serial 9xxx), exact duplicates
+    extra = []
+    for j, (kind, kk) in enumerate([("anggota_tanpa_no_kk", None), ("anggota_no_kk_asing", "9")]):
+        r = np.sort(mr[kind])
+        t = ang.take(pa.array(r))
+        nik = [s[:12] + str(9000 + (j * 500 + i) % 1000) for i, s in enumerate(t.column("nik").to_pylist())]
+        no_kk = [None if kk is None else s[:12] + str(9000 + i % 1000)
+                 for i, s in enumerate(t.column("no_kk").to_pylist())]
+        extra.append((r, _set(_set(t, "nik", np.arange(len(r)), nik), "no_kk", np.arange(len(r)), no_kk)))
+    r = np.sort(mr["duplikat_persis_anggota"])
+    extra.append((r, ang.take(pa.array(r))))
+    ang = pa.concat_tables([ang] + [e[1] for e in extra])
+    return kel, ang, n
+
+
+# ----------------------------------------------------------------- write ---
+def _write(table, path, st):
+    """CSV in export style ``st`` (headers: canonical, or the style's spellings)."""
+    names = [st["headers"].get(c, c.replace("_", " ").title()) if "headers" in st else c for c in table.column_names]
+    opts = pacsv.WriteOptions(delimiter=st["sep"], eol=st["eol"], quoting_style="none", quoting_header="none")
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        if st["bom"]:
+            fh.write(codecs.BOM_UTF8)
+        pacsv.write_csv(table.rename_columns(names), fh, write_options=opts)
+    os.chmod(path, 0o644)  # atomic_path's temporary file is private (0600)
+    return Path(path)
+
+
+def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, dirt: float = 1.0,
+               villages_file=paths.REFERENCE_DIR / "synth_villages.yaml", rounds: int = 2) -> SynthResult:
+    """Write synthetic census exports of ``rounds`` survey rounds to ``out_dir``.
+
+    ``families=None``: the villages of ``villages_file``; ``families=N``: scale mode, N
+    families in villages of about 450 KK (benchmarks). ``dirt`` multiplies the dirt
+    rates (0 = clean files). Deterministic for a given seed.
+    """
+    clock = {"start": time.perf_counter()}
+    cfg = _load(villages_file)
+    if not 1 <= rounds <= min(4, len(cfg["rounds"])):
+        raise SynthError(f"rounds={rounds}: the villages file describes {len(cfg['rounds'])} round(s).",
+                         fix="ask for 1..%d rounds or add rounds to the villages file" % min(4, len(cfg["rounds"])))
+    if dirt < 0 or (families is not None and int(families) < 1):
+        raise SynthError("dirt must be >= 0 and families a positive number.", fix="e.g. families=90000, dirt=1")
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2 + 4 * rounds)]  # independent
+    scale = families is not None
+    vil = _scale_villages(cfg, int(families), rounds, streams[0]) if scale else _sample_villages(cfg, rounds)
+    label = f"skala{int(families)}" if scale else cfg["label"]
+    model, names = _Model(cfg["model"]), _name_list(cfg)
+    n_rt = vil["n_rt"].to_numpy()
+    u_rt = streams[1].normal(0, np.repeat(vil["rt_spread"].to_numpy(float), n_rt))
+    dusun = [None if not isinstance(d, list) else d[(r * len(d)) // n]  # RTs split among the dusun in order
+             for d, n in zip(vil["dusun"], n_rt) for r in range(n)]
+    out_dir = Path(out_dir)
+    files, counts, calib, dirt_counts = [], {}, [], {}
+    fam = per = memc = None
+    for k in range(1, rounds + 1):
+        structure, draws, text, dirty = streams[2 + 4 * (k - 1): 6 + 4 * (k - 1)]
+        spec = cfg["rounds"][k - 1]
+        start = int(np.datetime64(str(spec["mulai"]), "D").astype(np.int64))
+        if k == 1:
+            fam, per = _new_households(vil["n_kk"].to_numpy(), vil, cfg, structure, start, 1,
+                                       (int(np.datetime64("2008-01-01", "D").astype(np.int64)), start - 30))
+        else:
+            fam, per = _next_round(fam, per, memc, vil, cfg, structure, start, k)
+        fam, per = _finish(fam, per)
+        rtg = (np.cumsum(n_rt) - n_rt)[fam["v"].to_numpy()] + fam["rt"].to_numpy() - 1
+        fam["u"], fam["dusun"] = u_rt[rtg], np.asarray(dusun, dtype=object)[rtg]
+        fam["id_keluarga"] = _id_text(fam["kk"])
+        fam["kode_desa"] = pd.Categorical.from_codes(fam["v"].to_numpy(), vil["kode_desa"])
+        per["id_keluarga"] = _id_text(fam["kk"].to_numpy()[per["f"].to_numpy()])
+        per["id_anggota"] = _id_text(per["nik"])
+        clock[f"structure_{k}"] = time.perf_counter()
+        targets = vil[f"target_{k}"].to_numpy(float)
+        R = _draws(len(fam), len(per), draws)
+        mu, achieved, famc, memc, steps = _calibrate(fam, per, R, model, targets, k, 40, 0.02 if scale else 0.01)
+        clock[f"calibration_{k}"] = time.perf_counter()
+        calib.append(pd.DataFrame({"round": k, "kode_desa": vil["kode_desa"], "nama_desa": vil["nama_desa"],
+                                   "target": targets, "achieved": achieved, "mu": mu,
+                                   "n_kk": np.bincount(fam["v"], minlength=len(vil)),
+                                   "steps": steps}))
+        style = cfg["export"]["csv" if k % 2 else "excel"]
+        kel, ang, n_var = _raw_tables(fam, per, famc, memc, vil, names, k, spec["tahun"], style, text,
+                                      cfg["dirt"]["ejaan_ya_tidak"] * dirt if k % 2 else 0.0)
+        kel, ang, dc = _dirt(kel, ang, fam, per, style, cfg["dirt"], dirt, dirty)
+        dirt_counts[k] = {**dc, "ejaan_ya_tidak": n_var}
+        for table, data in (("keluarga", kel), ("anggota", ang)):
+            path = _write(data, out_dir / f"SINTETIS_{label}_{spec['tahun']}_putaran{k}_{table}.csv", style)
+            files.append(path)
+            counts[path.name] = data.num_rows
+        clock[f"write_{k}"] = time.perf_counter()
+    times, last = {}, clock["start"]
+    for key, t in list(clock.items())[1:]:
+        times[key], last = round(t - last, 3), t
+    times["total"] = round(last - clock["start"], 3)
+    return SynthResult(files, counts, pd.concat(calib, ignore_index=True), dirt_counts, times)

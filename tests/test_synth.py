@@ -1,0 +1,362 @@
+"""Tests of the synthetic PK2D data generator (pk2d.synth).
+
+The raw files are read back with pk2d.rawio and turned into the clean format by a small
+reference parser below (yes/no and code spellings from the contract, ages from birth and
+interview dates), then scored with the real engine (pk2d.score).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pk2d import paths, rawio
+from pk2d.score import score_families
+from pk2d.synth import SynthError, synthesize
+
+ROUNDS = {1: "2024_putaran1", 2: "2025_putaran2"}
+
+
+# ------------------------------------------------------------------ helpers ---
+def _files(out, k, label="kotabaru"):
+    return out / f"SINTETIS_{label}_{ROUNDS[k]}_keluarga.csv", out / f"SINTETIS_{label}_{ROUNDS[k]}_anggota.csv"
+
+
+@functools.lru_cache(maxsize=None)
+def _read(out, k, label):
+    return tuple(rawio.read_table(p, t).data.drop(columns=["_row", "_file"]).astype("str")
+                 for p, t in zip(_files(out, k, label), ("keluarga", "anggota")))
+
+
+def _raw(out, k, label="kotabaru"):
+    """Both tables of round k as strings with canonical column names (via pk2d.rawio)."""
+    kel, ang = _read(out, k, label)
+    return kel.copy(), ang.copy()  # copy-on-write: cheap
+
+
+@functools.lru_cache(maxsize=None)
+def _clean_of(out, k):
+    return _to_clean(*_raw(out, k))
+
+
+def _clean(out, k):
+    fam, mem = _clean_of(out, k)
+    return fam.copy(), mem.copy()
+
+
+def _to_clean(kel: pd.DataFrame, ang: pd.DataFrame):
+    """Reference parser: raw strings -> the clean format pk2d.score expects."""
+    con = rawio.load_contract()
+    yes, no = set(con["yes_values"]), set(con["no_values"])
+
+    def convert(df, table):
+        out = pd.DataFrame(index=df.index)
+        for spec in rawio.columns(table):
+            c = spec["name"]
+            if c not in df:
+                continue
+            s = df[c]
+            if spec["type"] == "yesno":
+                low = s.str.lower()
+                out[c] = pd.array(np.where(low.isin(yes), True, np.where(low.isin(no), False, None)), dtype="boolean")
+            elif spec["type"] == "code":
+                spell = {str(v).lower(): k for k, vals in spec["codes"].items() for v in [k, *vals]}
+                out[c] = s.str.lower().map(spell)
+            elif spec["type"] in ("float", "int", "rt"):
+                out[c] = pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce")
+            elif spec["type"] == "date":
+                iso = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
+                out[c] = iso.fillna(pd.to_datetime(s, format="%d/%m/%Y", errors="coerce"))
+            else:
+                out[c] = s
+        return out
+
+    f = convert(kel, "keluarga").rename(columns={"no_kk": "id_keluarga"})
+    a = convert(ang, "anggota").rename(columns={"no_kk": "id_keluarga", "nik": "id_anggota"})
+    a["putaran"] = int(f["putaran"].iloc[0])
+    when = a["id_keluarga"].map(f.drop_duplicates("id_keluarga").set_index("id_keluarga")["tanggal_wawancara"])
+    b = a["tanggal_lahir"]
+    age = when.dt.year - b.dt.year - ((when.dt.month < b.dt.month) | ((when.dt.month == b.dt.month) & (when.dt.day < b.dt.day)))
+    a["umur"] = age.fillna(a["umur"]).astype("Int64")
+    return f, a
+
+
+def _village_ikk(fam, mem):
+    s = score_families(fam, mem, "ikk")
+    return s.groupby(fam["kode_desa"].to_numpy())["indeks"].mean()
+
+
+def _small_villages(tmp_path, names=("Pondok Labu", "Serongga", "Gunung Batu Besar")):
+    """The default villages file cut to a few villages (faster runs)."""
+    cfg = yaml.safe_load((paths.REFERENCE_DIR / "synth_villages.yaml").read_text(encoding="utf-8"))
+    cfg["villages"] = [v for v in cfg["villages"] if v["nama_desa"] in names]
+    path = tmp_path / f"villages_{len(names)}.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample")
+    return out, synthesize(out)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    base = tmp_path_factory.mktemp("small")
+    one, three = _small_villages(base, ("Pondok Labu",)), _small_villages(base)
+    runs = {}
+    for name, seed, dirt, villages in (("a", 7, 1.0, one), ("a_again", 7, 1.0, one), ("b", 8, 1.0, one),
+                                       ("clean", 7, 0.0, three)):
+        out = base / name
+        runs[name] = (out, synthesize(out, seed=seed, dirt=dirt, villages_file=villages))
+    return runs
+
+
+# -------------------------------------------------------------------- tests ---
+def test_same_seed_same_bytes_other_seed_differs(small):
+    (a, ra), (a2, _), (b, _) = small["a"], small["a_again"], small["b"]
+    assert sorted(p.name for p in ra.files) == sorted(p.name for p in a.iterdir()) and len(ra.files) == 4
+    for p in ra.files:
+        assert p.read_bytes() == (a2 / p.name).read_bytes(), p.name
+        assert p.read_bytes() != (b / p.name).read_bytes(), p.name
+
+
+def test_files_follow_the_contract(sample):
+    out, res = sample
+    assert len(res.files) == 4 and all(p.exists() for p in res.files)
+    for k in (1, 2):
+        for path, table in zip(_files(out, k), ("keluarga", "anggota")):
+            raw = rawio.read_table(path, table)  # raises when a required column is missing
+            assert raw.extra_columns == []
+            required = {c["name"] for c in rawio.columns(table) if c.get("required")}
+            assert required <= set(raw.data.columns)
+            assert res.counts[path.name] == len(raw.data)
+            assert not {"bobot", "strata", "psu"} & set(raw.data.columns)  # a census: no design columns
+    k1, _ = _files(out, 1)
+    head = k1.read_bytes().split(b"\n", 1)[0].decode()
+    assert head.split(",") == [c["name"] for c in rawio.columns("keluarga") if c["name"] not in ("bobot", "strata", "psu")]
+    assert not k1.read_bytes().startswith(b"\xef\xbb\xbf")
+    k2, _ = _files(out, 2)
+    text = k2.read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")
+    header = text[3:].split(b"\r\n", 1)[0].decode().split(";")
+    assert {"No. KK", "Nama Kepala Keluarga", "Tgl Wawancara"} <= set(header)
+    kel2, _ = _raw(out, 2)
+    assert kel2["tanggal_wawancara"].str.fullmatch(r"\d\d/\d\d/2025").all()
+    assert kel2["luas_lantai_m2"].str.contains(",").any() and not kel2["luas_lantai_m2"].str.contains(r"\.").any()
+    assert set(kel2["kdrt"].dropna()) >= {"Ya", "ya", "YA", "Y", "1", "Tidak", "tidak", "T", "tdk", "0"}
+    kel1, ang1 = _raw(out, 1)
+    assert kel1["tanggal_wawancara"].str.fullmatch(r"2024-\d\d-\d\d").all()
+    # a few members have their age only, most a birth date
+    only_age = ang1["tanggal_lahir"].isna() & ang1["umur"].notna()
+    assert 0.005 < only_age.mean() < 0.08 and ang1["tanggal_lahir"].notna().mean() > 0.9
+
+
+def test_pondok_labu_and_sangsang(sample):
+    out, _ = sample
+    kel, _ = _raw(out, 1)
+    for name, n_rt, n_kk in (("Pondok Labu", 11, 384), ("Sangsang", 10, 786)):
+        v = kel[kel["nama_desa"] == name]
+        assert v["no_kk"].nunique() == n_kk
+        assert pd.to_numeric(v["rt"]).nunique() == n_rt
+        assert v["nama_kecamatan"].iloc[0] == {"Pondok Labu": "Pamukan Selatan", "Sangsang": "Kelumpang Tengah"}[name]
+    assert (kel["kode_kabupaten"] == "63.02").all() and (kel["nama_kabupaten"] == "Kabupaten Kotabaru").all()
+
+
+def test_known_effects_are_data(sample):
+    cfg = yaml.safe_load((paths.REFERENCE_DIR / "synth_villages.yaml").read_text(encoding="utf-8"))
+    lokus = cfg["known_effects"]["desa_lokus"]
+    for v in cfg["villages"]:
+        effect = lokus["effect"] if v["kode_desa"] == lokus["kode_desa"] else cfg["known_effects"]["other_villages"]
+        assert v["targets"][1] - v["targets"][0] == pytest.approx(effect)
+    pl = next(v for v in cfg["villages"] if v["nama_desa"] == "Pondok Labu")
+    assert (pl["n_rt"], pl["n_kk"], pl["targets"][0], pl["kode_desa"]) == (11, 384, 73.98, lokus["kode_desa"])
+
+
+def test_calibration_meets_targets_with_the_real_scorer(sample, small):
+    _, res = sample
+    cal = res.calibration
+    assert set(cal.columns) >= {"round", "kode_desa", "nama_desa", "target", "achieved"}
+    assert len(cal) == 2 * 12
+    assert (cal["achieved"] - cal["target"]).abs().max() <= 0.05
+    # independently: read the clean (dirt=0) files back, score them, compare with the targets
+    out, res0 = small["clean"]
+    for k in (1, 2):
+        ikk = _village_ikk(*_clean(out, k))
+        target = res0.calibration[res0.calibration["round"] == k].set_index("kode_desa")["target"]
+        assert (ikk - target).abs().max() <= 0.05, (ikk - target)
+
+
+def test_realistic_households(sample, small):
+    out, _ = small["clean"]
+    for k in (1, 2):
+        fam, mem = _clean(out, k)
+        size = mem.groupby("id_keluarga").size()
+        assert 3.4 <= size.mean() <= 4.0 and size.min() >= 1 and size.max() <= 10
+        heads = mem[mem["hubungan"] == "kepala"]
+        assert heads["id_keluarga"].is_unique and len(heads) == len(fam)
+        assert heads["umur"].between(20, 86).all()
+        assert 0.08 <= (heads["jenis_kelamin"] == "P").mean() <= 0.22
+        assert 0.005 <= mem["disabilitas"].mean() <= 0.04
+        oldest = mem[mem["hubungan"].isin(["kepala", "pasangan"])].groupby("id_keluarga")["umur"].max()
+        kids = mem[mem["hubungan"] == "anak"]
+        assert (kids["id_keluarga"].map(oldest) - kids["umur"] >= 15).all()
+        married = mem["status_kawin"] != "belum_kawin"
+        assert (mem.loc[married, "usia_kawin_pertama"] <= mem.loc[married, "umur"]).all()
+        assert (mem.loc[married & (mem["umur"] < 15)].empty)
+        s = score_families(fam, mem, "ikk")
+        assert 8 <= s.groupby(fam["kode_desa"].to_numpy())["indeks"].std().mean() <= 16
+
+
+def test_blank_exactly_when_not_applicable(small):
+    out, _ = small["clean"]
+    for k in (1, 2):
+        fam, mem = _clean(out, k)
+        age = mem["umur"]
+
+        def has(mask):  # per family: does any member satisfy mask?
+            return mask.groupby(mem["id_keluarga"]).any()
+
+        head_kawin = has((mem["hubungan"] == "kepala") & (mem["status_kawin"] == "kawin"))
+        pus = head_kawin & has(mem["hubungan"].isin(["kepala", "pasangan"]) & (mem["jenis_kelamin"] == "P")
+                               & age.between(15, 49))
+        rules = {"buku_nikah": head_kawin, "pasangan_serumah": head_kawin, "keputusan_bersama": head_kawin,
+                 "balita_stunting": has(age < 5), "kamar_tidur_terpisah": has(age < 18),
+                 "ikut_parenting": has(age < 18), "mampu_biaya_sekolah": has(age.between(7, 17)),
+                 "lansia_terawat": has(age >= 60), "disabilitas_terlayani": has(mem["disabilitas"].fillna(False)),
+                 "pus_ber_kb": pus}
+        f = fam.set_index("id_keluarga")
+        for col, applies in rules.items():
+            answered = f[col].notna()
+            assert (answered == applies.reindex(answered.index, fill_value=False)).all(), col
+        for col in ("makan_2x_sehari", "jamban_sehat", "kdrt", "punya_tabungan", "perempuan_berorganisasi"):
+            assert f[col].notna().all(), col
+        assert (mem["imunisasi_lengkap"].notna() == (age < 5)).all()
+        assert (mem["usia_kawin_pertama"].notna() == (mem["status_kawin"] != "belum_kawin")).all()
+        assert mem["akta_kelahiran"].notna().all() and mem["jaminan_kesehatan"].notna().all()
+
+
+def test_dirt_counts_match_the_files(sample):
+    out, res = sample
+    for k in (1, 2):
+        d = res.dirt[k]
+        kel, ang = _raw(out, k)
+        assert kel.duplicated().sum() == d["duplikat_persis_keluarga"] > 0
+        assert ang.duplicated().sum() == d["duplikat_persis_anggota"] > 0
+        kel, ang = kel.drop_duplicates(), ang.drop_duplicates()
+        assert kel["no_kk"].duplicated().sum() == d["keluarga_ganda_berbeda"] >= 1
+        assert ang["no_kk"].isna().sum() == d["anggota_tanpa_no_kk"] > 0
+        assert (ang["no_kk"].notna() & ~ang["no_kk"].isin(kel["no_kk"])).sum() == d["anggota_no_kk_asing"] > 0
+        dotted = kel["kode_desa"].str.fullmatch(r"\d\d\.\d\d\.\d\d\.\d{4}")
+        assert (~dotted).sum() == d["kode_desa_format"] > 0
+        norm = rawio.normalise_region(kel["kode_desa"], "desa")
+        assert norm.notna().all()  # all normalisable
+        assert (~(norm.str[:8] == kel["kode_kecamatan"])).sum() == d["kode_desa_salah_kecamatan"] > 0
+        assert kel["rt"].isna().sum() == d["rt_kosong"] > 0
+        assert (pd.to_numeric(ang["umur"]) > 110).sum() == d["umur_mustahil"] > 0
+        fam, mem = _to_clean(kel, ang)
+        interview = mem["id_keluarga"].map(fam.drop_duplicates("id_keluarga").set_index("id_keluarga")["tanggal_wawancara"])
+        assert (mem["tanggal_lahir"] > interview).sum() == d["lahir_setelah_wawancara"] > 0
+        heads = (mem["hubungan"] == "kepala").groupby(mem["id_keluarga"]).sum()
+        assert (heads == 2).sum() == d["kepala_ganda"] == 1
+    assert res.dirt[1]["ejaan_ya_tidak"] > 0  # round 1 also has some Ya/Tidak spelling variants
+
+
+def test_real_clean_stage_rejects_the_dirt_and_keeps_the_targets(sample, tmp_path):
+    """pk2d.clean removes the duplicates, rejects the dirty rows; the targets still hold within 0.3."""
+    from pk2d.clean import clean
+
+    out, res = sample
+    cleaned = clean(out, tmp_path, key=b"test-key", today=pd.Timestamp("2026-01-01"))
+    acc, d = cleaned.log["accounting"], res.dirt
+    assert acc["keluarga"]["exact_duplicates_removed"] == sum(d[k]["duplikat_persis_keluarga"] for k in d)
+    assert acc["anggota"]["exact_duplicates_removed"] == sum(d[k]["duplikat_persis_anggota"] for k in d)
+    bad_families = sum(2 * d[k]["keluarga_ganda_berbeda"] + d[k]["rt_kosong"] + d[k]["kode_desa_salah_kecamatan"]
+                       + d[k]["kepala_ganda"] for k in d)
+    assert acc["keluarga"]["rejected"] == bad_families
+    bad_members = sum(d[k][kind] for k in d for kind in ("anggota_tanpa_no_kk", "anggota_no_kk_asing",
+                                                          "umur_mustahil", "lahir_setelah_wawancara"))
+    assert bad_members <= acc["anggota"]["rejected"] <= bad_members + 12 * bad_families  # + members of bad families
+    s = score_families(cleaned.families, cleaned.members, "ikk")
+    ikk = s.groupby(["putaran", "kode_desa"])["indeks"].mean()
+    target = res.calibration.set_index(["round", "kode_desa"])["target"]
+    assert len(ikk) == len(target) == 24
+    assert np.abs(ikk.to_numpy() - target.loc[list(ikk.index)].to_numpy()).max() <= 0.3
+
+
+def test_dirt_zero_is_clean(small):
+    out, res = small["clean"]
+    for k in (1, 2):
+        assert all(v == 0 for v in res.dirt[k].values())
+        kel, ang = _raw(out, k)
+        assert not kel.duplicated().any() and not ang.duplicated().any()
+        assert kel["no_kk"].is_unique and ang["no_kk"].isin(kel["no_kk"]).all() and ang["nik"].is_unique
+        assert kel["rt"].notna().all() and kel["kode_desa"].str.fullmatch(r"\d\d\.\d\d\.\d\d\.\d{4}").all()
+
+
+def test_nik_and_no_kk(sample):
+    out, _ = sample
+    people = {}
+    for k in (1, 2):
+        kel, ang = _raw(out, k)
+        ang = ang.drop_duplicates()
+        assert ang["nik"].str.fullmatch(r"\d{16}").all() and ang["nik"].is_unique
+        assert kel["no_kk"].str.fullmatch(r"\d{16}").all()
+        kec = (kel.drop_duplicates("no_kk").set_index("no_kk")["kode_kecamatan"].str.replace(".", "", regex=False))
+        assert (kel["no_kk"].str[:6] == kel["kode_kecamatan"].str.replace(".", "", regex=False)).all()
+        known = ang[ang["no_kk"].isin(kec.index)]
+        assert (known["nik"].str[:6] == known["no_kk"].map(kec)).mean() > 0.95  # new members may come from elsewhere
+        day = ang["nik"].str[6:8].astype(int)
+        female = ang["jenis_kelamin"].str.lower().isin(["p", "perempuan"])
+        assert ((day > 40) == female).all()
+        born = pd.to_datetime(ang["tanggal_lahir"], format="ISO8601" if k == 1 else "%d/%m/%Y", errors="coerce")
+        ok = born.notna() & (born.dt.year < 2030)
+        ddmmyy = (day - 40 * female).map("{:02d}".format) + ang["nik"].str[8:12]
+        assert (ddmmyy[ok] == born[ok].dt.strftime("%d%m%y")).mean() > 0.99
+        people[k] = ang.set_index("nik")
+    both = people[2].index.intersection(people[1].index)
+    assert 0.9 < len(both) / len(people[2]) < 0.99  # the same people a year later, some new
+    assert (people[1].loc[both, "nama"] == people[2].loc[both, "nama"]).all()
+
+
+def test_round_two_is_a_year_later(small):
+    out, _ = small["clean"]
+    (f1, m1), (f2, m2) = (_clean(out, k) for k in (1, 2))
+    kk = f1.set_index("id_keluarga")["tanggal_wawancara"]
+    kk2 = f2.set_index("id_keluarga")["tanggal_wawancara"]
+    same = kk.index.intersection(kk2.index)
+    assert 0.9 < len(same) / len(kk) < 0.99
+    gap = (kk2[same] - kk[same]).dt.days
+    assert gap.between(355, 375).all()
+    a1, a2 = m1.set_index("id_anggota")["umur"], m2.set_index("id_anggota")["umur"]
+    both = a1.index.intersection(a2.index)
+    step = a2[both] - a1[both]
+    assert step.isin([0, 1, 2]).all() and (step == 1).mean() > 0.95
+    assert (m2["umur"] == 0).sum() > 0  # babies born between the rounds
+
+
+def test_scale_mode(tmp_path):
+    res = synthesize(tmp_path, families=5000, rounds=1, seed=3)
+    assert [p.name for p in res.files] == ["SINTETIS_skala5000_2024_putaran1_keluarga.csv",
+                                           "SINTETIS_skala5000_2024_putaran1_anggota.csv"]
+    kel = rawio.read_table(res.files[0], "keluarga").data.drop(columns=["_row", "_file"]).astype("str")
+    assert rawio.read_table(res.files[1], "anggota").extra_columns == []
+    assert kel.drop_duplicates()["no_kk"].nunique() == 5000
+    cal = res.calibration
+    assert cal["target"].between(55, 92).all() and len(cal) == round(5000 / 450)
+    assert (cal["achieved"] - cal["target"]).abs().max() <= 0.05
+    assert cal["n_kk"].sum() == 5000
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(SynthError):
+        synthesize(tmp_path, rounds=3)
+    with pytest.raises(SynthError):
+        synthesize(tmp_path, dirt=-1)
+    with pytest.raises(SynthError):
+        synthesize(tmp_path, villages_file=tmp_path / "missing.yaml")
+    assert not list(tmp_path.iterdir())
