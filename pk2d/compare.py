@@ -297,8 +297,10 @@ def action_plan(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, rou
                 top: int = 5) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(priorities, strengths, agency plan) for every village.
 
-    Weaknesses: indicators below the kabupaten share, ranked by the size of
-    the gap, then by families affected; the first ``top`` are the village's
+    Weaknesses: indicators below the kabupaten share, ranked by the number of
+    families the village lacks to reach the kabupaten share
+    (``excess_families = n_applicable * (kab_share - share) / 100``: gap and
+    size together), then by the gap; the first ``top`` are the village's
     *prioritas intervensi*. Strengths: the ``top`` largest positive gaps. The
     agency plan sums families affected per village and responsible agency over
     the priority indicators: the draft *rencana tindak lanjut*.
@@ -306,8 +308,9 @@ def action_plan(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, rou
     from .catalogue import agency_name
 
     gaps = indicator_gaps(scores, catalogue, round=round)
+    gaps["excess_families"] = gaps["n_applicable"] * (-gaps["gap"]).clip(lower=0) / 100
     weak = gaps[(gaps["gap"] < 0) & (gaps["families_affected"] > 0)].sort_values(
-        ["kode_desa", "gap", "families_affected"], ascending=[True, True, False])
+        ["kode_desa", "excess_families", "gap"], ascending=[True, False, True])
     weak = weak.groupby("kode_desa", sort=False).head(top).copy()
     weak["priority"] = weak.groupby("kode_desa").cumcount() + 1
     strong = gaps[gaps["gap"] > 0].sort_values(["kode_desa", "gap"], ascending=[True, False])

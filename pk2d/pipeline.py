@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -221,18 +222,25 @@ STAGE_NOTEBOOKS = ("01_clean.ipynb", "02_indices.ipynb", "03_compare_villages.ip
 
 def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_dir=paths.EXECUTED_DIR,
         notebooks: Sequence[str] = STAGE_NOTEBOOKS, kernel_name: str = "python3") -> list[Path]:
-    """Execute the stage notebooks in order with papermill; return the executed copies."""
+    """Execute the stage notebooks in order with papermill; return the executed copies.
+
+    Each notebook gets those of ``raw_dir`` and ``processed_dir`` that its
+    ``parameters`` cell declares.
+    """
     import papermill as pm
 
+    from .render import execute_notebook
+
     executed_dir = Path(executed_dir)
-    executed_dir.mkdir(parents=True, exist_ok=True)
     params = {"raw_dir": str(Path(raw_dir).resolve()), "processed_dir": str(Path(processed_dir).resolve())}
     done = []
     for nb in notebooks:
-        src = paths.NOTEBOOKS_DIR / nb
         out = executed_dir / nb
-        print(f"[pk2d run] {nb} ...", file=sys.stderr, flush=True)
-        pm.execute_notebook(str(src), str(out), parameters=params, kernel_name=kernel_name,
-                            cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False)
+        t0 = time.perf_counter()
+        print(f"[pk2d run] {nb} ...", end="", file=sys.stderr, flush=True)
+        declared = pm.inspect_notebook(str(paths.NOTEBOOKS_DIR / nb))
+        execute_notebook(paths.NOTEBOOKS_DIR / nb, out, {k: v for k, v in params.items() if k in declared},
+                         kernel_name=kernel_name)
+        print(f" {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         done.append(out)
     return done

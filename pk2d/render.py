@@ -692,6 +692,27 @@ def _execute(unit: ReportUnit, executed: Path, *, kernel_name: str, timeout: int
         return nb, attempts
 
 
+def execute_notebook(template: str | Path, executed: str | Path, parameters: dict, *,
+                     kernel_name: str = "python3", timeout: int | None = None, retries: int = 2) -> dict:
+    """Execute one notebook with the batch renderer's kernel handling; keep the executed copy.
+
+    Used for the pipeline's stage notebooks: same Unix-socket kernels, start-up
+    retries and atomic write as the reports. Returns the phase timings; raises
+    :class:`~pk2d.errors.ReportError` naming the notebook and the failing cell.
+    """
+    from types import SimpleNamespace
+
+    timings: dict[str, float] = {}
+    job = SimpleNamespace(template=Path(template), parameters=dict(parameters))  # what _execute reads
+    try:
+        _execute(job, Path(executed), kernel_name=kernel_name, timeout=timeout, retries=retries,
+                 transport=_default_transport(), timings=timings)
+    except _Failure as exc:
+        raise ReportError(Path(template).name, exc.problem, cell_index=exc.cell_index,
+                          fix=f"open {executed} to see the failing cell") from None
+    return timings
+
+
 def _render_one(unit: ReportUnit, out_dir: Path, *, formats: Sequence[str], key: str, kernel_name: str,
                 timeout: int | None, retries: int, transport: str) -> UnitResult:
     """Render one unit. Never raises for a report problem: failures come back as a result."""

@@ -23,13 +23,13 @@ def refresh(source: Path, executed: Path) -> int:
     for cell in src.cells:
         if cell.cell_type != "code":
             continue
-        new = by_source[cell.source].outputs if cell.source.startswith(MARK) else []
-        for out in new:
-            out.pop("execution_count", None)
+        checked = cell.source.startswith(MARK)
+        new = by_source[cell.source].outputs if checked else []
         if cell.outputs != new:
             changed += 1
         cell.outputs = new
-        cell.execution_count = None
+        # nbval refuses "unrun" cells with outputs: checked cells keep their execution count
+        cell.execution_count = by_source[cell.source].execution_count if checked else None
     nbformat.write(src, source)
     return changed
 
