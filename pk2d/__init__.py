@@ -3,7 +3,7 @@ __version__ = "0.1.0"
 
 from .areas import AreaEstimates, estimate_areas
 from .catalogue import Catalogue, classify, load_catalogue
-from .clean import clean
+from .cleaning import clean
 from .pipeline import build_index, load_processed, load_scores, run
 from .score import score_families
 from .survey import survey_mean, survey_ratio

@@ -33,7 +33,7 @@ def _cmd_synth(a) -> int:
 
 
 def _cmd_clean(a) -> int:
-    from .clean import clean
+    from .cleaning import clean
 
     res = clean(a.raw, a.out)
     print(res.summary())

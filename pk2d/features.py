@@ -22,8 +22,8 @@ answer is missing, ``True`` otherwise, and ``<NA>`` when the subset is empty
 ...     "bekerja": [True, False], "disabilitas": [False, False],
 ...     "jaminan_kesehatan": [True, True], "imunisasi_lengkap": [None, None]})
 >>> f = family_features(fam, mem)
->>> f.loc[0, ["n_anggota", "n_anak", "semua_anak_berakta", "pendapatan_per_kapita"]].tolist()
-[2, 1, False, 1500000.0]
+>>> [str(f.loc[0, c]) for c in ["n_anggota", "n_anak", "semua_anak_berakta", "pendapatan_per_kapita"]]
+['2', '1', 'False', '1500000.0']
 """
 from __future__ import annotations
 

@@ -23,6 +23,6 @@ REFERENCE_DIR = PACKAGE_DIR / "data"
 REGIONS_FILE = REFERENCE_DIR / "wilayah.csv"
 
 #: Secret key for pseudonymisation. ``PK2D_KEY`` (environment) wins; otherwise a
-#: git-ignored key file, created on first use by :func:`pk2d.clean.load_key`.
+#: git-ignored key file, created on first use by :func:`pk2d.cleaning.load_key`.
 KEY_ENV = "PK2D_KEY"
 KEY_FILE = Path(os.environ.get("PK2D_KEY_FILE", PROJECT_DIR / ".pk2d_key"))

@@ -4,7 +4,7 @@ Everything here is about *files*: finding the families/members pair of each surv
 round, sniffing delimiter and encoding, mapping header spellings to canonical names,
 and raising :class:`pk2d.errors.InputFileError` when a file cannot be used at all.
 Values stay text (strings, or categoricals of strings for the low-cardinality columns;
-stripped, and "", "-", "NA", "null"... become missing); typing them is :mod:`pk2d.clean`'s job.
+stripped, and "", "-", "NA", "null"... become missing); typing them is :mod:`pk2d.cleaning`'s job.
 
 Row numbers follow the spreadsheet convention: the header is row 1, so the first data
 row is row 2. Blank lines are counted, as a spreadsheet shows them, and then skipped;

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pk2d import paths
-from pk2d.clean import clean
+from pk2d.cleaning import clean
 from pk2d.pipeline import build_compare, build_index, load_scores
 from pk2d.rawio import discover
 

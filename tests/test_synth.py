@@ -268,7 +268,7 @@ def test_dirt_counts_match_the_files(sample):
 
 def test_real_clean_stage_rejects_the_dirt_and_keeps_the_targets(sample, tmp_path):
     """pk2d.clean removes the duplicates, rejects the dirty rows; the targets still hold within 0.3."""
-    from pk2d.clean import clean
+    from pk2d.cleaning import clean
 
     out, res = sample
     cleaned = clean(out, tmp_path, key=b"test-key", today=pd.Timestamp("2026-01-01"))

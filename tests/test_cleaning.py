@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pk2d import clean, rawio
+from pk2d import cleaning as clean, rawio
 from pk2d import io as pio
 from pk2d.errors import InputFileError
 
