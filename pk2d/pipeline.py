@@ -94,14 +94,28 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
 
 
 def _workbook(result: IndexResult) -> dict[str, pd.DataFrame]:
+    """Sheets for analysts: areas (long) and, per area, every dimension and indicator (wide).
+
+    The wide sheet holds estimates only (points / % of applicable families) for
+    desa and higher levels; standard errors, intervals and n per component,
+    and RT-level components, are in ``area_components.parquet``.
+    """
     sheets = {}
     for cat_id in result.areas["catalogue"].unique():
         a = result.areas[result.areas["catalogue"] == cat_id]
-        # RT-level components would run to hundreds of thousands of rows: parquet only
         c = result.components[(result.components["catalogue"] == cat_id) & (result.components["level"] != "rt")]
+        wide = c.pivot_table(index=["round", "level", "code"], columns="component_id", values="estimate",
+                             sort=False).reset_index()
+        order = list(dict.fromkeys(c["component_id"]))
+        labels = dict(zip(c["component_id"], c["name"]))
+        wide = wide[["round", "level", "code", *order]].rename(
+            columns={k: f"{k} {labels[k]}" if k != labels[k] else k for k in order})
         sheets[f"{cat_id.upper()} wilayah"] = a.rename(columns=AREA_HEADERS_ID)
-        sheets[f"{cat_id.upper()} komponen"] = c.rename(columns=AREA_HEADERS_ID)
+        sheets[f"{cat_id.upper()} komponen"] = wide.rename(columns=AREA_HEADERS_ID)
     notes = [{"Indeks": k, "Pengaturan": key, "Nilai": str(v)} for k, s in result.settings.items() for key, v in s.items()]
+    notes.append({"Indeks": "-", "Pengaturan": "komponen",
+                  "Nilai": "Lembar komponen: nilai dimensi (poin) dan indikator (% keluarga yang relevan); "
+                           "galat baku, SK 95% dan n ada di area_components.parquet."})
     sheets["Metode"] = pd.DataFrame(notes)
     return sheets
 
