@@ -380,7 +380,7 @@ def difference_in_differences(scores: pd.DataFrame, *, focus: str, before: int =
     return {"focus": focus, "column": column, "estimate": float(fit.params[3]), "se": float(fit.bse[3]),
             "ci_low": float(lo), "ci_high": float(hi), "p": float(fit.pvalues[3]), "n": int(len(s)),
             "n_clusters": int(s["kode_rt"].nunique()), "n_villages": int(s["kode_desa"].nunique()),
-            "before": before, "after": after, "assumptions_id": DID_ASSUMPTIONS["id"],
+            "before": int(before), "after": int(after), "assumptions_id": DID_ASSUMPTIONS["id"],
             "assumptions_en": DID_ASSUMPTIONS["en"]}
 
 
