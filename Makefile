@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lab bench clean-outputs synth dictionary refresh-nbval
+.PHONY: help setup run test lab bench clean-outputs synth dictionary refresh-nbval reports
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install pk2d (editable) with its test extras
 
-run: $(STAMP) ## run the whole pipeline on data/raw (clean -> index -> ...) via the stage notebooks
-	$(BIN)/pk2d run
+run: $(STAMP) ## the whole pipeline on data/raw: clean -> index -> compare -> reports (ends with reports/index.html)
+	$(BIN)/pk2d run --jobs $(JOBS)
+
+reports: $(STAMP) ## (re)render all village and district reports and reports/index.html
+	$(BIN)/pk2d report --all --jobs $(JOBS)
 
 test: $(STAMP) ## run every test: unit tests, doctests and nbval on the notebooks
 	$(BIN)/python -m pytest -q tests --doctest-modules pk2d

@@ -1,14 +1,30 @@
-"""pk2d: reproducible analysis of Indonesia's family-quality programme (PK2D)."""
+"""pk2d: reproducible analysis of Indonesia's family-quality programme (PK2D).
+
+The public API; each name is imported from its module on first use, so
+``import pk2d`` stays fast for report kernels (no scipy or pandera until needed).
+"""
 __version__ = "0.1.0"
 
-from .areas import AreaEstimates, estimate_areas
-from .catalogue import Catalogue, classify, load_catalogue
-from .cleaning import clean
-from .pipeline import build_index, load_processed, load_scores, run
-from .score import score_families
-from .survey import survey_mean, survey_ratio
-from .synth import synthesize
+_API = {
+    "clean": "cleaning", "synthesize": "synth",
+    "load_catalogue": "catalogue", "classify": "catalogue", "Catalogue": "catalogue",
+    "score_families": "score", "estimate_areas": "areas", "AreaEstimates": "areas",
+    "survey_mean": "survey", "survey_means": "survey", "survey_ratio": "survey",
+    "build_index": "pipeline", "build_compare": "pipeline", "load_processed": "pipeline",
+    "load_scores": "pipeline", "run": "pipeline", "build_reports": "report",
+}
+__all__ = sorted(_API)
 
-__all__ = ["AreaEstimates", "Catalogue", "build_index", "classify", "clean", "estimate_areas",
-           "load_catalogue", "load_processed", "load_scores", "run", "score_families", "survey_mean",
-           "survey_ratio", "synthesize"]
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pk2d' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

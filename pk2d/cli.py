@@ -3,7 +3,9 @@
     pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X]
     pk2d clean [--raw DIR] [--out DIR]
     pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample]
-    pk2d run   [--raw DIR] [--processed DIR]
+    pk2d report (--village CODE ... | --all [--kabupaten CODE]) [--round R] [--format html,pdf]
+                [--lang id|en] [--jobs N] [--force] [--retry-failed]
+    pk2d run   [--raw DIR] [--processed DIR] [--jobs N]
     pk2d dictionary [--check]
 
 Bad input ends with one clear paragraph on stderr and exit code 2, never a
@@ -56,11 +58,24 @@ def _cmd_index(a) -> int:
     return 0
 
 
+def _cmd_report(a) -> int:
+    from .report import build_reports, reports_dir
+
+    formats = tuple(f.strip().lower() for f in a.format.split(",") if f.strip())
+    out = a.out or reports_dir(a.lang)
+    summary = build_reports(a.processed, out, villages=a.village, kabupaten=a.kabupaten, round=a.round,
+                            catalogue=a.catalogue, lang=a.lang, formats=formats, jobs=a.jobs, force=a.force,
+                            retry_failed=a.retry_failed, district=not a.no_district)
+    print(summary.text(all_rows=False))
+    print(f"index: {Path(out) / 'index.html'}")
+    return 0 if summary.ok else 1
+
+
 def _cmd_run(a) -> int:
     from .pipeline import run
 
-    for p in run(raw_dir=a.raw, processed_dir=a.processed):
-        print(p)
+    run(raw_dir=a.raw, processed_dir=a.processed, jobs=a.jobs)
+    print(f"\nreports: {paths.REPORTS_DIR / 'index.html'}")
     return 0
 
 
@@ -105,9 +120,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--design", choices=["auto", "census", "sample"], default="auto")
     s.set_defaults(func=_cmd_index)
 
-    s = sub.add_parser("run", help="run the stage notebooks in order with papermill")
+    s = sub.add_parser("report", help="render village and district reports (HTML + PDF) and the index page")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--village", action="append", metavar="CODE",
+                     help="10-digit village code, e.g. 63.02.06.2012 (repeatable)")
+    who.add_argument("--all", action="store_true", help="every surveyed village (of --kabupaten when given)")
+    s.add_argument("--kabupaten", metavar="CODE", help="with --all: only this kabupaten, e.g. 63.02")
+    s.add_argument("--round", type=int, default=None, help="survey round (default: the latest)")
+    s.add_argument("--catalogue", default="ikk", help="ikk, ibangga or a catalogue YAML path")
+    s.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
+    s.add_argument("--lang", choices=["id", "en"], default="id")
+    s.add_argument("--jobs", type=int, default=2, help="reports rendered in parallel (default 2)")
+    s.add_argument("--force", action="store_true", help="render even reports whose inputs did not change")
+    s.add_argument("--retry-failed", action="store_true", help="render only the reports that failed last time")
+    s.add_argument("--no-district", action="store_true", help="no district (kabupaten) report")
+    s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
+    s.add_argument("--out", type=Path, default=None, help="default: reports/ (reports/en/ with --lang en)")
+    s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("run", help="the whole pipeline: stage notebooks with papermill, then all reports")
     s.add_argument("--raw", type=Path, default=paths.RAW_DIR)
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
+    s.add_argument("--jobs", type=int, default=2, help="reports rendered in parallel (default 2)")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("dictionary", help="write data/raw/README.md from pk2d/contract.yaml")

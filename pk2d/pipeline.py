@@ -235,8 +235,12 @@ STAGE_NOTEBOOKS = ("01_clean.ipynb", "02_indices.ipynb", "03_compare_villages.ip
 
 
 def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_dir=paths.EXECUTED_DIR,
-        notebooks: Sequence[str] = STAGE_NOTEBOOKS, kernel_name: str = "python3") -> list[Path]:
-    """Execute the stage notebooks in order with papermill; return the executed copies.
+        notebooks: Sequence[str] = STAGE_NOTEBOOKS, kernel_name: str = "python3", reports: bool = True,
+        jobs: int = 2) -> list[Path]:
+    """The whole pipeline: stage notebooks in order (papermill), then every report.
+
+    Returns the executed stage notebooks. With ``reports`` (default), renders
+    all village reports, the district report and ``reports/index.html``.
 
     Each notebook gets those of ``raw_dir`` and ``processed_dir`` that its
     ``parameters`` cell declares.
@@ -257,4 +261,13 @@ def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_di
                          kernel_name=kernel_name)
         print(f" {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         done.append(out)
+    if reports:
+        from .errors import ReportError
+        from .report import build_reports
+
+        summary = build_reports(processed_dir, jobs=jobs)
+        print(summary.text(all_rows=False), file=sys.stderr)
+        if not summary.ok:
+            raise ReportError("batch", f"{len(summary.failed)} report(s) failed",
+                              fix="See the table above; rerun `pk2d report --all --retry-failed`.")
     return done

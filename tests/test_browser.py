@@ -1,0 +1,153 @@
+"""The rendered reports as a reader opens them: index page + one village report in a real browser.
+
+Builds a small processed folder, renders the village report of Pondok Labu
+(HTML) and the index page (``render.write_index`` with ``report.index_rows``),
+serves the folder over HTTP on 127.0.0.1 (random free port, a thread), and
+opens it with Playwright driving Debian's Chromium. Checks: no console errors
+or page errors, every image loaded, every link of the index answers 200.
+
+Skipped (with the reason) only when the playwright package or Chromium is missing.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+
+from pk2d import paths, render, report
+from pk2d.cleaning import clean
+from pk2d.pipeline import build_compare, build_index
+
+PONDOK_LABU = "63.02.06.2012"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str | None:
+    if Path(CHROMIUM).is_file():
+        return CHROMIUM
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install playwright)")
+    if _chromium() is None:
+        pytest.skip(f"Chromium is not installed ({CHROMIUM}; apt-get install chromium)")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def site(sync_playwright, tmp_path_factory):
+    """The reports folder: index.html + desa/<Pondok Labu>.html (+ .pdf)."""
+    processed = tmp_path_factory.mktemp("processed")
+    clean(paths.RAW_DIR, processed, key=b"test-key")
+    build_index(processed, catalogues=("ikk",))
+    build_compare(processed, n_boot=99, n_runs=50)
+    out = tmp_path_factory.mktemp("reports")
+    units = report.report_units(processed, villages=[PONDOK_LABU], round=1, district=False)
+    summary = render.render_units(units, out_dir=out, formats=("html", "pdf"), jobs=1, progress=False)
+    assert summary.ok, summary.text()
+    render.write_index(report.index_rows(processed, 1), out, lang="id")
+    return out
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, name="pk2d-test-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(sync_playwright):
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser, url):
+    """Open ``url`` in a fresh page; return (page, errors, response status)."""
+    page = browser.new_page()
+    errors = []
+
+    def on_console(msg):
+        # the browser asks for /favicon.ico by itself (no page links it): its 404 is not the report's error
+        if msg.type == "error" and not (msg.location or {}).get("url", "").endswith("/favicon.ico"):
+            errors.append(f"console: {msg.text} ({(msg.location or {}).get('url', '')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    response = page.goto(url, wait_until="load")
+    return page, errors, (response.status if response else None)
+
+
+def _images(page) -> tuple[int, list[str]]:
+    broken = page.evaluate("""() => Array.from(document.images)
+        .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => (i.alt || i.src).slice(0, 60))""")
+    return page.evaluate("() => document.images.length"), broken
+
+
+def test_index_page_loads_without_errors_and_every_link_resolves(server, browser):
+    page, errors, status = _open(browser, server + "index.html")
+    try:
+        assert status == 200
+        assert "Pondok Labu" in page.inner_text("body")
+        hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        _, broken = _images(page)
+        assert not broken
+        assert any(h.endswith(".html") for h in hrefs) and any(h.endswith(".pdf") for h in hrefs)
+        for href in hrefs:
+            resp = page.request.get(urljoin(server + "index.html", href))
+            assert resp.status == 200, (href, resp.status)
+            if href.endswith(".pdf"):
+                assert resp.body().startswith(b"%PDF")
+    finally:
+        page.close()
+    assert not errors, errors
+
+
+def test_village_report_in_the_browser(server, browser):
+    index, _, _ = _open(browser, server + "index.html")
+    try:
+        hrefs = index.eval_on_selector_all("a[href$='.html']", "els => els.map(e => e.href)")
+    finally:
+        index.close()
+    assert len(hrefs) == 1 and PONDOK_LABU in hrefs[0]
+    page, errors, status = _open(browser, hrefs[0])
+    try:
+        assert status == 200
+        n, broken = _images(page)
+        assert n >= 3 and not broken, (n, broken)
+        text = page.inner_text("body")
+        assert "Laporan Desa Pondok Labu" in text and "sensus: tanpa galat sampling" in text
+        assert "import pk2d" not in text and "village =" not in text
+        # no table forces a horizontal scroll of the whole page on a 1024 px screen
+        page.set_viewport_size({"width": 1024, "height": 800})
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 1024 + 1
+    finally:
+        page.close()
+    assert not errors, errors
