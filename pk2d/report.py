@@ -975,17 +975,21 @@ class VillageReport:
     alt: dict = field(default_factory=dict)
 
 
-def village_report_data(processed_dir=None, village: str = "63.02.06.2012", round: int = 1, catalogue="ikk",
-                        lang: str = "id", *, parameters: Mapping | None = None) -> VillageReport:
-    """Assemble a village report from the processed folder (see :class:`VillageReport`)."""
+def _setup(processed_dir, catalogue, round, lang):
+    """What every report starts from: language, text lookup, folder, catalogue, round, areas."""
     lang = _lang(lang)
-    L = lambda key_, **kw: text(key_, lang, **kw)  # noqa: E731
     pdir = _pdir(processed_dir)
     cat = load_catalogue(catalogue)
     rnd = int(round)
+    return (lang, lambda key_, **kw: text(key_, lang, **kw), pdir, cat, rnd, _cat_label_col(lang),
+            _areas(pdir, cat, rnd))
+
+
+def village_report_data(processed_dir=None, village: str = "63.02.06.2012", round: int = 1, catalogue="ikk",
+                        lang: str = "id", *, parameters: Mapping | None = None) -> VillageReport:
+    """Assemble a village report from the processed folder (see :class:`VillageReport`)."""
+    lang, L, pdir, cat, rnd, lab, areas = _setup(processed_dir, catalogue, round, lang)
     village = str(village).strip()
-    lab = _cat_label_col(lang)
-    areas = _areas(pdir, cat, rnd)
     rows = areas[(areas["level"] == "desa") & (areas["code"] == village)]
     if rows.empty:
         known = sorted(areas.loc[areas["level"] == "desa", "code"])[:5]
@@ -1408,14 +1412,8 @@ class DistrictReport:
 def district_report_data(processed_dir=None, kabupaten: str = "63.02", round: int = 1, catalogue="ikk",
                          lang: str = "id", *, parameters: Mapping | None = None) -> DistrictReport:
     """Assemble a district report from the processed folder (see :class:`DistrictReport`)."""
-    lang = _lang(lang)
-    L = lambda key_, **kw: text(key_, lang, **kw)  # noqa: E731
-    pdir = _pdir(processed_dir)
-    cat = load_catalogue(catalogue)
-    rnd = int(round)
+    lang, L, pdir, cat, rnd, lab, areas = _setup(processed_dir, catalogue, round, lang)
     kabupaten = str(kabupaten).strip()
-    lab = _cat_label_col(lang)
-    areas = _areas(pdir, cat, rnd)
     krow = areas[(areas["level"] == "kabupaten") & (areas["code"] == kabupaten)]
     if krow.empty:
         known = sorted(areas.loc[areas["level"] == "kabupaten", "code"])
