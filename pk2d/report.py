@@ -143,7 +143,8 @@ LABELS: dict[str, dict[str, str]] = {
         "col_n": "n", "col_kec": "Kecamatan",
         # strengths
         "sw_intro": ("Dibandingkan dengan capaian seluruh kabupaten (poin persen). Kelemahan = indikator di bawah "
-                     "kabupaten, diurutkan menurut selisih; lima teratas menjadi prioritas intervensi."),
+                     "kabupaten, diurutkan menurut jumlah keluarga yang kurang untuk mencapai capaian kabupaten (selisih "
+                     "x keluarga yang relevan); lima teratas menjadi prioritas intervensi."),
         "strengths": "Kekuatan", "weaknesses": "Kelemahan (prioritas intervensi)", "none": "tidak ada",
         "col_gap": "Selisih (poin persen)", "col_priority": "Prioritas", "col_village": "Desa",
         # plan
@@ -314,7 +315,8 @@ LABELS: dict[str, dict[str, str]] = {
         "col_rank": "Rank", "col_rank_int": "Rank interval", "col_interval": "95% model interval",
         "col_n": "n", "col_kec": "Sub-district",
         "sw_intro": ("Compared with the whole district (percentage points). Weaknesses = indicators below the "
-                     "district, ordered by the gap; the first five are the intervention priorities."),
+                     "district, ordered by the number of families short of the district share (gap x families concerned); "
+                     "the first five are the intervention priorities."),
         "strengths": "Strengths", "weaknesses": "Weaknesses (intervention priorities)", "none": "none",
         "col_gap": "Gap (percentage points)", "col_priority": "Priority", "col_village": "Village",
         "plan_intro": ("Families not meeting a priority indicator, per responsible agency. Counts only; the list of "
