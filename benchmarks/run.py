@@ -114,7 +114,7 @@ def main(argv=None) -> int:
 
 
 def _bench_reports():
-    """pk2d's batch renderer (2 workers) vs a plain serial papermill + nbconvert loop."""
+    """pk2d's batch renderer (2 workers) vs a plain serial papermill + nbconvert loop (HTML only)."""
     from pk2d import report
     from pk2d.render import plain_serial_baseline, render_units
 
@@ -122,13 +122,21 @@ def _bench_reports():
     out = Path(tempfile.mkdtemp(prefix="pk2d-bench-rep-"))
     try:
         t0 = time.perf_counter()
-        summary = render_units(units, out_dir=out / "pk2d", formats=("html",), jobs=2, force=True, progress=False)
-        t_pk2d = time.perf_counter() - t0
-        t0 = time.perf_counter()
         plain_serial_baseline(units, out / "plain")
         t_plain = time.perf_counter() - t0
-        print(summary.text(all_rows=False), file=sys.stderr)
-        return [("reports (html, --jobs 2)", len(units), t_pk2d, t_plain, "serial papermill + nbconvert")]
+        rows = []
+        for formats in (("html",), ("html", "pdf")):
+            t0 = time.perf_counter()
+            summary = render_units(units, out_dir=out / "-".join(formats), formats=formats, jobs=2, force=True,
+                                   progress=False)
+            rows.append((f"reports ({'+'.join(formats)}, --jobs 2)", len(units), time.perf_counter() - t0, t_plain,
+                         "serial papermill + nbconvert (html)"))
+            print(summary.text(all_rows=False), file=sys.stderr)
+        t0 = time.perf_counter()
+        render_units(units, out_dir=out / "html-pdf", formats=("html", "pdf"), jobs=2, progress=False)
+        rows.append(("reports, unchanged (all skipped)", len(units), time.perf_counter() - t0, t_plain,
+                     "serial papermill + nbconvert (html)"))
+        return rows
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
