@@ -65,7 +65,7 @@ def _cmd_report(a) -> int:
     out = a.out or reports_dir(a.lang)
     summary = build_reports(a.processed, out, villages=a.village, kabupaten=a.kabupaten, round=a.round,
                             catalogue=a.catalogue, lang=a.lang, formats=formats, jobs=a.jobs, force=a.force,
-                            retry_failed=a.retry_failed, district=not a.no_district)
+                            retry_failed=a.retry_failed, district=a.all and not a.no_district)
     print(summary.text(all_rows=False))
     print(f"index: {Path(out) / 'index.html'}")
     return 0 if summary.ok else 1
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=2, help="reports rendered in parallel (default 2)")
     s.add_argument("--force", action="store_true", help="render even reports whose inputs did not change")
     s.add_argument("--retry-failed", action="store_true", help="render only the reports that failed last time")
-    s.add_argument("--no-district", action="store_true", help="no district (kabupaten) report")
+    s.add_argument("--no-district", action="store_true", help="with --all: no district (kabupaten) report")
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
     s.add_argument("--out", type=Path, default=None, help="default: reports/ (reports/en/ with --lang en)")
     s.set_defaults(func=_cmd_report)
