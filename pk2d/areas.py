@@ -217,3 +217,40 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
     settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels),
                 "design": design, "confidence_level": level, **dict(cat.settings)}
     return AreaEstimates(areas_df, comp_df, settings)
+
+
+def partial_sums(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, level: str = "desa") -> pd.DataFrame:
+    """Additive per-area totals of one partition of the family scores (for Dask-style runs).
+
+    For each (round, area code) and component (``indeks``, each ``dim_*``,
+    each indicator in %): ``n``, ``sum_w`` and ``sum_wy`` over the families
+    with a value. Totals of disjoint partitions add up (``concat`` then
+    ``groupby([...]).sum()``); :func:`means_from_sums` turns them into the
+    family-first point estimates of :func:`estimate_areas`. (Design-based
+    standard errors need PSU-level totals and are computed on the whole frame.)
+    """
+    cat = load_catalogue(catalogue)
+    ind_ids = [i.id for i in cat.indicators]
+    code_col = LEVEL_COLUMNS[level][0]
+    applies = scores[[f"berlaku_{i}" for i in ind_ids]].set_axis(ind_ids, axis=1)
+    x = effective_values(scores[ind_ids], applies, cat.settings["not_applicable"]) * 100
+    cols = {"indeks": scores["indeks"].to_numpy(float),
+            **{f"dim_{d.id}": scores[f"dim_{d.id}"].to_numpy(float) for d in cat.dimensions},
+            **{k: x[:, j] for j, k in enumerate(ind_ids)}}
+    w = scores["bobot"].to_numpy(float) if "bobot" in scores and scores["bobot"].notna().all() else np.ones(len(scores))
+    keys = scores[["putaran", code_col]].rename(columns={"putaran": "round", code_col: "code"})
+    parts = []
+    for name, y in cols.items():
+        ok = ~np.isnan(y)
+        frame = keys.assign(component=name, n=ok.astype(np.int64), sum_w=np.where(ok, w, 0.0),
+                            sum_wy=np.where(ok, w * np.nan_to_num(y), 0.0))
+        parts.append(frame.groupby(["round", "code", "component"], sort=False)[["n", "sum_w", "sum_wy"]].sum())
+    return pd.concat(parts).reset_index()
+
+
+def means_from_sums(sums: pd.DataFrame) -> pd.DataFrame:
+    """Add up partial sums (from any number of partitions) and divide: the area estimates."""
+    total = sums.groupby(["round", "code", "component"], sort=False)[["n", "sum_w", "sum_wy"]].sum().reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total["estimate"] = total["sum_wy"] / total["sum_w"]
+    return total

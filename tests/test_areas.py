@@ -134,3 +134,18 @@ def test_sample_design_indicator_first_se_matches_numeric_jacobian():
         tot = pd.Series(z[in_h]).groupby(s.loc[in_h, "psu"].to_numpy()).sum().to_numpy()
         var += len(tot) / (len(tot) - 1) * np.sum((tot - tot.mean()) ** 2)
     assert row["se"] == pytest.approx(np.sqrt(var), rel=1e-5)
+
+
+def test_partial_sums_of_partitions_add_up_to_the_whole():
+    from pk2d.areas import means_from_sums, partial_sums
+
+    f, m = _sample_scores(n_per=10)
+    s = score_families(f, m, "ikk")
+    whole = estimate_areas(s, "ikk", levels=("desa",))
+    parts = [partial_sums(p, "ikk", level="desa") for p in (s.iloc[:37], s.iloc[37:90], s.iloc[90:])]
+    est = means_from_sums(pd.concat(parts)).set_index(["code", "component"])["estimate"]
+    for r in whole.areas.itertuples():
+        assert est[(r.code, "indeks")] == pytest.approx(r.index)
+    for r in whole.components.itertuples():
+        key = (r.code, r.component_id if r.component_type == "indicator" else f"dim_{r.component_id}")
+        assert est[key] == pytest.approx(r.estimate, nan_ok=True)
