@@ -126,7 +126,7 @@ def composite_from_shares(cat: Catalogue, A: np.ndarray, R: np.ndarray, only: st
         floor = 0.01  # the 1-point floor of pk2d.score, on the 0-1 scale
         Dc = np.maximum(np.where(has, Dm, 1.0), floor)
         est = np.exp((np.log(Dc) * Wp).sum(1))
-        scale = est[:, None] * Wp / Dc
+        scale = np.where(np.where(has, Dm, 1.0) > floor, est[:, None] * Wp / Dc, 0.0)  # flat below the floor
     else:
         est = (np.where(has, Dm, 0.0) * Wp).sum(1)
         scale = Wp
@@ -181,7 +181,9 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
         x = effective_values(frame[ind_ids], applies, cat.settings["not_applicable"])
         keep = [c for c in dict.fromkeys([*(v[0] for v in LEVEL_COLUMNS.values()), "bobot", "strata", "psu"])
                 if c in frame]
-        data = pd.concat([frame[keep + ["indeks"] + dim_cols], pd.DataFrame(x * 100, columns=ind_ids)], axis=1)
+        # indicator shares are always over the families the indicator applies to (raw 1/0 values)
+        shares = frame[ind_ids].astype("float64") * 100
+        data = pd.concat([frame[keep + ["indeks"] + dim_cols], shares], axis=1)
         for lvl in levels:
             code_col, name_col, parent_col = LEVEL_COLUMNS[lvl]
             if order == "family_first":

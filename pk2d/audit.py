@@ -128,7 +128,7 @@ def sensitivity(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, rou
     each); the not-applicable rule (reweight 1/2, zero 1/4, full 1/4); and the
     area cut-offs, each uniform within its band (default for IKK: the
     category-2 bound in [45, 55], the category-3 bound in (73.98, 76.80], the
-    range every published figure allows). ``category_robustness`` is the
+    range every published figure allows; for other cut-offs, each bound +/- 5). ``category_robustness`` is the
     share of runs in which a village keeps its nominal category.
     """
     cat = load_catalogue(catalogue)
@@ -138,7 +138,8 @@ def sensitivity(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, rou
     x = s[ids].astype("float64").to_numpy(na_value=np.nan)
     applies = s[[f"berlaku_{i}" for i in ids]].to_numpy(dtype=bool)
     cats = cat.categories["area"]
-    bands = cut_bands or ({2: (45.0, 55.0), 3: (73.98 + 1e-6, 76.80)} if cat.id == "ikk"
+    default_ikk = cat.id == "ikk" and [c.lower for c in cats] == [0.0, 50.0, 75.0]
+    bands = cut_bands or ({2: (45.0, 55.0), 3: (73.98 + 1e-6, 76.80)} if default_ikk
                           else {c.code: (c.lower - 5, c.lower + 5) for c in cats[1:]})
     rng = np.random.default_rng(seed)
     nominal = _village_index(x, applies, g, len(villages), cat, cat.settings["aggregation_order"],

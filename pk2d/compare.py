@@ -65,12 +65,13 @@ def _shares(scores: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
 
 # --- league table with rank intervals -------------------------------------------------
 def bootstrap_means(values: np.ndarray, group: np.ndarray, stratum: np.ndarray, *, n_boot: int = 999,
-                    seed: int = 1, weight: np.ndarray | None = None) -> np.ndarray:
+                    seed: int = 1, weight: np.ndarray | None = None, n_groups: int | None = None) -> np.ndarray:
     """Bootstrap replicates (n_boot x groups) of group means, resampling rows within strata.
 
     Every stratum (RT) keeps its size; rows with NaN values are dropped first.
     Vectorised: one (n_boot x n) index draw, then ``bincount`` per replicate.
     """
+    n_groups = int(group.max()) + 1 if n_groups is None else n_groups
     ok = ~np.isnan(values)
     values, group, stratum = values[ok], group[ok], stratum[ok]
     w = np.ones(len(values)) if weight is None else weight[ok]
@@ -79,7 +80,6 @@ def bootstrap_means(values: np.ndarray, group: np.ndarray, stratum: np.ndarray, 
     _, start, size = np.unique(stratum, return_index=True, return_counts=True)
     s_of = np.repeat(np.arange(len(start)), size)
     rng = np.random.default_rng(seed)
-    n_groups = group.max() + 1
     out = np.empty((n_boot, n_groups))
     for b0 in range(0, n_boot, 100):  # blocks keep memory flat for large n
         nb = min(100, n_boot - b0)
@@ -93,12 +93,14 @@ def bootstrap_means(values: np.ndarray, group: np.ndarray, stratum: np.ndarray, 
 
 
 def rank_desc(matrix: np.ndarray) -> np.ndarray:
-    """Ranks along axis 1, 1 = highest value (ties share the best rank)."""
-    order = (-matrix).argsort(axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    rows = np.arange(matrix.shape[0])[:, None]
-    ranks[rows, order] = np.arange(1, matrix.shape[1] + 1)
-    return ranks
+    """Ranks along axis 1, 1 = highest value (ties share the best rank).
+
+    >>> rank_desc(np.array([[5.0, 5.0, 3.0]])).tolist()
+    [[1, 1, 3]]
+    """
+    from scipy.stats import rankdata
+
+    return rankdata(-np.asarray(matrix, dtype=float), method="min", axis=1).astype(int)
 
 
 def league_table(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, round: int = 1,
@@ -114,9 +116,13 @@ def league_table(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, ro
     g, villages = pd.factorize(s["kode_desa"])
     w = s["bobot"].to_numpy(float) if "bobot" in s and s["bobot"].notna().all() else None
     rt = _codes(s, "kode_rt")
-    reps = bootstrap_means(s["indeks"].to_numpy(float), g, rt, n_boot=n_boot, seed=seed, weight=w)
-    est = np.bincount(g, weights=s["indeks"].to_numpy(float) * (w if w is not None else 1), minlength=len(villages))
-    est = est / np.bincount(g, weights=w if w is not None else np.ones(len(s)), minlength=len(villages))
+    y = s["indeks"].to_numpy(float)
+    reps = bootstrap_means(y, g, rt, n_boot=n_boot, seed=seed, weight=w, n_groups=len(villages))
+    ok = ~np.isnan(y)  # a family with no indicator answered has no index: left out, as in the bootstrap
+    wt = np.where(ok, w if w is not None else 1.0, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = np.bincount(g, weights=np.where(ok, y, 0.0) * wt, minlength=len(villages)) / np.bincount(
+            g, weights=wt, minlength=len(villages))
     a = (1 - level) / 2
     ranks = rank_desc(reps)
     out = pd.DataFrame({
@@ -133,8 +139,8 @@ def league_table(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, ro
     codes = categorize(out["index"], cat.categories["area"])
     labels = {c.code: c for c in cat.categories["area"]}
     out["category"] = codes
-    out["category_label"] = [labels[c].label_id for c in codes]
-    out["category_label_en"] = [labels[c].label_en for c in codes]
+    out["category_label"] = [labels[c].label_id if c in labels else None for c in codes]
+    out["category_label_en"] = [labels[c].label_en if c in labels else None for c in codes]
     dims = s.groupby(g)[[f"dim_{d.id}" for d in cat.dimensions]].mean().to_numpy()
     for j, d in enumerate(cat.dimensions):
         out[f"dim_{d.id}"] = dims[:, j]

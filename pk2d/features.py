@@ -86,7 +86,9 @@ def member_flags(members: pd.DataFrame) -> pd.DataFrame:
     is_head = (rel == "kepala").fillna(False).to_numpy(dtype=bool)
     couple = is_head | (rel == "pasangan").fillna(False).to_numpy(dtype=bool)
     ever_married = (status != "belum_kawin").fillna(False).to_numpy(dtype=bool)
-    in_school = (members["status_sekolah"].astype("string") == "masih_sekolah").fillna(False).to_numpy(dtype=bool)
+    school_status = members["status_sekolah"].astype("string")
+    in_school = (school_status == "masih_sekolah").fillna(False).to_numpy(dtype=bool)
+    school_na = school_status.isna().to_numpy()
     female = (members["jenis_kelamin"].astype("string") == "P").fillna(False).to_numpy(dtype=bool)
     flags = {
         "n_anggota": np.ones(len(members), dtype=bool),
@@ -106,8 +108,10 @@ def member_flags(members: pd.DataFrame) -> pd.DataFrame:
         "balita_imunisasi_na": balita & na("imunisasi_lengkap"),
         "jkn_tidak": no("jaminan_kesehatan"),
         "jkn_na": na("jaminan_kesehatan"),
-        "sekolah_tidak": school & ~in_school,
-        "sekolah_7_15_tidak": school_7_15 & ~in_school,
+        "sekolah_tidak": school & ~in_school & ~school_na,
+        "sekolah_na": school & school_na,
+        "sekolah_7_15_tidak": school_7_15 & ~in_school & ~school_na,
+        "sekolah_7_15_na": school_7_15 & school_na,
         "pekerja_anak": isin(age, 5, 17) & yes("bekerja"),
         "kawin_anak": ever_married & ((age < 19) | ((ukp < 19) & (age < 25))),
         "dewasa_bekerja": (age >= 15) & yes("bekerja"),
@@ -166,12 +170,12 @@ def _semua_anggota_jkn(c):
 
 @register("semua_anak_sekolah", "Every member aged 7-17 attends school")
 def _semua_anak_sekolah(c):
-    return _bool(c["sekolah_tidak"] == 0).mask(c["n_usia_sekolah"] == 0)
+    return _all_of(c, "sekolah_tidak", "sekolah_na", "n_usia_sekolah")
 
 
 @register("semua_anak_7_15_sekolah", "Every member aged 7-15 attends school")
 def _semua_anak_7_15_sekolah(c):
-    return _bool(c["sekolah_7_15_tidak"] == 0).mask(c["n_7_15"] == 0)
+    return _all_of(c, "sekolah_7_15_tidak", "sekolah_7_15_na", "n_7_15")
 
 
 @register("ada_pekerja_anak", "A member aged 5-17 works")

@@ -57,7 +57,10 @@ def evaluate_rule(rule: Mapping[str, Any], data: pd.DataFrame, params: Mapping[s
     col, op, value = rule["column"], rule["op"], _value(rule["value"], params)
     s = data[col]
     if op in ("in", "not_in"):
-        res = s.astype("string").isin([str(v) for v in value]).astype("boolean")
+        if pd.api.types.is_numeric_dtype(s) and all(isinstance(v, (int, float)) for v in value):
+            res = pd.to_numeric(s).isin(value).astype("boolean")
+        else:
+            res = s.astype("string").isin([str(v) for v in value]).astype("boolean")
         res[s.isna()] = pd.NA
         return ~res if op == "not_in" else res
     if isinstance(value, bool):

@@ -55,3 +55,16 @@ def test_sensitivity_is_seeded_and_measures_robustness():
     assert len(r1.runs) == 60 * 3
     # nominal index equals the default pipeline (family-first mean of family indices)
     assert top.loc[B, "index"] == pytest.approx(s.loc[s.kode_desa == B, "indeks"].mean())
+
+
+def test_sensitivity_bands_follow_edited_cutoffs():
+    cat = load_catalogue("ikk")
+    cats = {"area": [{"code": 1, "lower": 0, "label_id": "K", "label_en": "K"},
+                     {"code": 2, "lower": 60, "label_id": "C", "label_en": "C"},
+                     {"code": 3, "lower": 80, "label_id": "R", "label_en": "R"}],
+            "family": [dict(code=c.code, lower=c.lower, label_id=c.label_id, label_en=c.label_en)
+                       for c in cat.categories["family"]]}
+    edited = cat.with_settings(categories=cats)
+    s = make_scores({A: {}, B: {}}, seed=2, n=60)
+    r = audit.sensitivity(s, edited, n_runs=5)
+    assert r.settings["cut_bands"] == {"2": [55.0, 65.0], "3": [75.0, 85.0]}

@@ -113,3 +113,17 @@ def test_village_model_pairs_and_tukey():
     assert ab["significant"] and ab["tukey_p_adj"] < 0.05
     bc = m[(m["village_a"] == B) & (m["village_b"] == C)].iloc[0]
     assert not bc["significant"]
+
+
+def test_league_table_leaves_out_a_family_without_index():
+    s = make_scores({A: {}, B: {}}, seed=6, n=50)
+    first_a = s.index[s["kode_desa"] == A][0]
+    expected = s.loc[(s["kode_desa"] == A) & (s.index != first_a), "indeks"].mean()
+    s.loc[first_a, "indeks"] = np.nan
+    t = compare.league_table(s, n_boot=50).set_index("code")
+    assert t.loc[A, "index"] == pytest.approx(expected)
+    assert t.loc[A, "category_label"] is not None
+
+
+def test_ties_share_the_best_rank():
+    assert compare.rank_desc(np.array([[5.0, 5.0, 3.0]])).tolist() == [[1, 1, 3]]

@@ -110,3 +110,16 @@ def test_ibangga_scores_hand_checked():
     w = [0.333334, 0.333333, 0.333333]
     assert s.loc[0, "indeks"] == pytest.approx(np.dot(w, [400 / 6, 75, 200 / 3]))
     assert s.loc[0, "kategori_label"] == "Berkembang"
+
+
+def test_missing_school_status_is_unanswered_not_out_of_school():
+    m = members()
+    m.loc[2, "status_sekolah"] = None  # KA's child aged 8
+    s = score_families(families(), m, "ikk")
+    assert pd.isna(s.loc[0, "B4"]) and s.loc[0, "berlaku_B4"]
+    assert s.loc[0, "n_jawaban_kosong"] == 1
+
+
+def test_in_rule_on_numeric_codes():
+    d = pd.DataFrame({"x": [1.0, 2.0, None, 4.0]})
+    assert _l(evaluate_rule({"column": "x", "op": "in", "value": [1, 2]}, d)) == [True, True, None, False]
