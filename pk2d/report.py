@@ -26,6 +26,8 @@ suppressed (:func:`suppress_small`).
 """
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 import html as _html
 import json
@@ -37,6 +39,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from . import __version__, paths
 from .catalogue import Catalogue, agency_name, load_catalogue
@@ -60,392 +63,16 @@ DISTRICT_TEMPLATE = "11_district_report.ipynb"
 HEAT_BINS = ((80, "#ffffff", "#111111"), (70, "#e0e0e0", "#111111"), (60, "#bdbdbd", "#111111"),
              (50, "#7a7a7a", "#ffffff"), (-math.inf, "#404040", "#ffffff"))
 
-# --- texts ------------------------------------------------------------------------------
-LABELS: dict[str, dict[str, str]] = {
-    "id": {
-        # titles and sections
-        "title_village": "Laporan Desa {name}",
-        "title_district": "Laporan Kabupaten: {name}",
-        "s_index": "Nilai indeks",
-        "s_dimensions": "Profil dimensi: desa, kecamatan dan kabupaten",
-        "s_indicators": "Capaian indikator",
-        "s_families": "Kategori keluarga",
-        "s_rt": "Rincian per RT",
-        "s_position": "Posisi di antara desa di kabupaten",
-        "s_strengths": "Kekuatan dan kelemahan",
-        "s_plan": "Rencana tindak lanjut per dinas",
-        "s_change": "Perubahan sejak putaran sebelumnya",
-        "s_quality": "Kualitas data",
-        "s_method": "Lampiran metodologi",
-        "s_provenance": "Asal-usul laporan",
-        "s_league": "Peringkat desa dengan interval",
-        "s_categories": "Sebaran kategori desa",
-        "s_heat": "Nilai dimensi per desa",
-        "s_attention": "Desa yang perlu perhatian",
-        "s_workload": "Beban kerja dinas di seluruh desa",
-        # header
-        "h_village": "Desa", "h_kecamatan": "Kecamatan", "h_kabupaten": "Kabupaten", "h_provinsi": "Provinsi",
-        "h_round": "Putaran", "h_round_value": "{round} (tahun {year})", "h_period": "Waktu pendataan",
-        "h_families": "Jumlah keluarga (n)", "h_rt": "Jumlah RT", "h_design": "Cara pendataan",
-        "h_villages": "Jumlah desa yang didata", "h_kecamatans": "Jumlah kecamatan",
-        "h_lokus": "Desa lokus PK2D", "yes": "ya", "no": "tidak",
-        "census_design": "sensus (semua keluarga didata)",
-        "sample_design": "sampel berbobot (estimasi desain survei)",
-        "census_mark": "sensus: tanpa galat sampling",
-        "ci95": "SK 95%", "ci95_model": "interval model 95%",
-        "to": "s.d.",
-        # index sentence
-        "summary": ("{index_name} {area} pada putaran {round} ({year}) adalah <strong>{value}</strong> "
-                    "dari 100, termasuk kategori <strong>{category}</strong>."),
-        "summary_census": " Angka ini dihitung dari {n} keluarga; semua keluarga didata (sensus), jadi tidak ada galat sampling.",
-        "summary_sample": (" Angka ini diperkirakan dari sampel {n} keluarga; dengan keyakinan 95% nilai sebenarnya "
-                           "terletak antara {low} dan {high}."),
-        "summary_next": " Batas kategori berikutnya ({next}) adalah {cut}: masih kurang {gap} poin.",
-        "summary_top": " Ini kategori tertinggi.",
-        "check": "{name}: {index_name} {value} ({category})",
-        "check_district": "{n} desa; {name}: {index_name} {value} ({category})",
-        # dimensions
-        "dim_intro": ("Lima dimensi menyusun indeks. Nilai kecamatan dan kabupaten mencakup semua desa yang didata "
-                      "di wilayah itu, termasuk desa ini. n = keluarga yang dinilai pada dimensi itu."),
-        "dim_alone": "Desa ini satu-satunya desa yang didata di kecamatannya: nilai kecamatan sama dengan nilai desa.",
-        "col_dimension": "Dimensi", "col_weight": "Bobot",
-        "all_census": "Semua angka berasal dari sensus: tanpa galat sampling.",
-        # indicators
-        "ind_intro": ("Capaian = persentase keluarga yang memenuhi indikator, di antara keluarga yang relevan "
-                      "(n berlaku). Tanda: ● baik (capaian ≥ 80%), ◐ sedang (60% sampai < 80%), "
-                      "○ perlu perhatian (< 60%)."),
-        "col_code": "Kode", "col_indicator": "Indikator", "col_share": "Capaian", "col_n_app": "n berlaku",
-        "col_not_met": "Keluarga belum memenuhi", "col_kab_share": "Kabupaten", "col_mark": "Tanda",
-        "mark_good": "● baik", "mark_medium": "◐ sedang", "mark_poor": "○ perlu perhatian", "mark_na": "– tidak ada data",
-        "ind_note": ("Indikator yang tidak relevan untuk sebuah keluarga (mis. akta kelahiran anak bagi keluarga tanpa "
-                     "anak) tidak dihitung untuk keluarga itu, bukan diberi nilai 0."),
-        # families
-        "fam_intro": ("Setiap keluarga mendapat indeksnya sendiri (0-100) dan dikelompokkan: {rule}. "
-                      "Gambar: sebaran indeks keluarga; garis putus-putus = batas kategori."),
-        "col_category": "Kategori", "col_families": "Jumlah keluarga", "col_share_fam": "Persentase",
-        "fam_unscored": "Tidak dapat dihitung (jawaban kosong)",
-        "total": "Jumlah",
-        "fam_weighted": "Persentase ditimbang dengan bobot sampel; jumlah keluarga = keluarga dalam sampel.",
-        # RT
-        "rt_intro": ("Nilai indeks per RT. Demi kerahasiaan, RT dengan kurang dari {min} keluarga tidak ditampilkan "
-                     "nilainya (ditulis \"<{min}\"); bila hanya satu RT disembunyikan, RT terkecil berikutnya juga "
-                     "disembunyikan agar nilainya tidak dapat dihitung balik."),
-        "col_rt": "RT", "col_dusun": "Dusun", "col_index": "Indeks",
-        # position
-        "pos_sentence": ("Di antara {n} desa yang didata di {kab}, {name} berada di peringkat <strong>{rank}</strong> "
-                         "(1 = tertinggi). Dengan memperhitungkan ketidakpastian, peringkatnya berada antara "
-                         "{low} dan {high} (interval peringkat 95%)."),
-        "pos_note": ("Interval indeks dan peringkat di sini berbasis model (bootstrap keluarga di dalam RT): "
-                     "menunjukkan seberapa kuat data mendukung perbedaan antar desa, bukan galat sampling."),
-        "pos_missing": "Peringkat desa belum tersedia untuk kabupaten ini.",
-        "pos_subset": "Gambar menampilkan {k} desa di sekitar peringkat desa ini (dari {n}).",
-        "col_rank": "Peringkat", "col_rank_int": "Interval peringkat", "col_interval": "Interval model 95%",
-        "col_n": "n", "col_kec": "Kecamatan",
-        # strengths
-        "sw_intro": ("Dibandingkan dengan capaian seluruh kabupaten (poin persen). Kelemahan = indikator di bawah "
-                     "kabupaten, diurutkan menurut jumlah keluarga yang kurang untuk mencapai capaian kabupaten (selisih "
-                     "x keluarga yang relevan); lima teratas menjadi prioritas intervensi."),
-        "strengths": "Kekuatan", "weaknesses": "Kelemahan (prioritas intervensi)", "none": "tidak ada",
-        "col_gap": "Selisih (poin persen)", "col_priority": "Prioritas", "col_village": "Desa",
-        # plan
-        "plan_intro": ("Keluarga yang belum memenuhi indikator prioritas, per dinas penanggung jawab. Hanya "
-                       "jumlah yang ditampilkan; daftar keluarga untuk kader tidak termasuk dalam laporan ini."),
-        "plan_note": ("Jumlah per dinas menjumlahkan indikatornya: satu keluarga yang belum memenuhi dua indikator "
-                      "terhitung dua kali."),
-        "col_agency": "Dinas / mitra", "col_indicators": "Indikator", "col_affected": "Keluarga terdampak",
-        "plan_missing": "Rencana tindak lanjut belum tersedia.",
-        # change
-        "change_none": "Belum ada putaran sebelumnya: perubahan dapat dihitung setelah pendataan berikutnya.",
-        "change_intro": ("Perubahan dari putaran {before} ke putaran {after}. Interval 95% berbasis model "
-                         "(regresi dengan galat baku robust-klaster per RT): apakah perubahan lebih besar dari "
-                         "variasi antar keluarga."),
-        "change_sentence": "Indeks berubah {change} poin ({ci}: {low} {to} {high}).",
-        "col_component": "Komponen", "col_before": "Putaran {r}", "col_change": "Perubahan",
-        "did_title": "Dampak program di desa lokus (selisih-dalam-selisih)",
-        "did_sentence": ("Dibandingkan perubahan rata-rata {k} desa lain di kabupaten, indeks desa lokus berubah "
-                         "<strong>{est}</strong> poin lebih banyak ({ci}: {low} {to} {high}; n = {n} keluarga "
-                         "dalam {c} RT)."),
-        "did_assumptions": "Asumsi, dalam bahasa sederhana:",
-        "did_plain": ("Perhitungan ini sah bila (1) tanpa program, desa lokus akan berubah sejajar dengan desa lain; "
-                      "(2) program tidak ikut menjangkau desa pembanding; dan (3) susunan keluarga di desa tidak "
-                      "berubah karena program. Karena hanya ada satu desa lokus, interval hanya menggambarkan "
-                      "variasi antar keluarga, bukan kejadian yang menimpa seluruh desa."),
-        # quality
-        "q_intro": ("Baris yang diterima dari berkas ekspor putaran {round}, untuk seluruh berkas (semua desa). "
-                    "Baris ditolak tidak dipakai; tidak ada rincian per baris atau data pribadi dalam laporan ini."),
-        "col_table": "Tabel", "col_rows": "Baris diterima", "col_kept": "Dipakai", "col_rejected": "Ditolak",
-        "col_dupes": "Duplikat persis dihapus", "col_rule": "Alasan penolakan", "col_count": "Jumlah baris",
-        "t_keluarga": "keluarga", "t_anggota": "anggota keluarga",
-        "q_missing": ("Di desa ini, {k} dari {n} keluarga memiliki setidaknya satu jawaban kosong; indikator yang "
-                      "jawabannya kosong tidak dihitung untuk keluarga itu."),
-        "q_none": "Tidak ada baris yang ditolak.",
-        # method
-        "m_catalogue": "Katalog indikator: {name} (<code>{id}</code>), versi {version}; {k} indikator dalam {d} dimensi.",
-        "m_official": "Daftar indikator resmi dan batas kategori tidak tersedia untuk publik.",
-        "m_cutoffs_area": "Batas kategori wilayah yang dipakai",
-        "m_cutoffs_family": "Batas kategori keluarga yang dipakai",
-        "m_range": "{lo} sampai < {hi}", "m_range_top": "≥ {lo}",
-        "order_family_first": ("Urutan agregasi: indeks per keluarga dahulu, lalu rata-rata keluarga di wilayah "
-                               "(family-first)."),
-        "order_indicator_first": ("Urutan agregasi: persentase per indikator di wilayah dahulu, lalu dimensi dan "
-                                  "indeks (indicator-first)."),
-        "method_arithmetic": "Agregasi dimensi: rata-rata aritmetik berbobot.",
-        "method_geometric": "Agregasi dimensi: rata-rata geometrik berbobot.",
-        "na_reweight": ("Indikator tidak relevan: dikeluarkan, dan bobotnya dibagi ke indikator lain dalam dimensi "
-                        "yang sama."),
-        "na_zero": "Indikator tidak relevan: dihitung sebagai 0.",
-        "na_full": "Indikator tidak relevan: dihitung sebagai terpenuhi (1).",
-        "m_weights": "Bobot dimensi: {w}.",
-        "m_intervals": ("Ketidakpastian: desa yang disensus tidak memiliki galat sampling (ditandai \"sensus\"). "
-                        "Data sampel berbobot memakai estimasi desain survei (linearisasi Taylor, SK 95%). "
-                        "Peringkat: bootstrap keluarga di dalam RT (999 ulangan), interval peringkat 95%. "
-                        "Selisih dan perubahan: regresi dengan galat baku robust-klaster per RT; "
-                        "perbandingan banyak pasangan dikoreksi dengan metode Holm."),
-        "m_robust": ("Ketahanan kategori (analisis sensitivitas, {runs} simulasi atas pilihan metode yang tidak "
-                     "diatur dokumen resmi: bobot dimensi, aritmetik/geometrik, urutan agregasi, aturan "
-                     "indikator tidak relevan, dan batas kategori dalam rentang yang sesuai semua angka "
-                     "terbitan): {name} tetap di kategorinya pada <strong>{share}</strong> simulasi; indeksnya "
-                     "berkisar {lo} {to} {hi} (persentil 5-95) dan peringkatnya {rlo} {to} {rhi}."),
-        "m_driver": ("Pilihan metode yang paling menentukan kategori: {choice} (kategori tetap pada {a} simulasi "
-                     "dengan \"{oa}\", {b} dengan \"{ob}\"; seluruh desa)."),
-        "m_robust_none": "Analisis sensitivitas belum tersedia untuk wilayah dan katalog ini.",
-        "m_alpha": ("Keandalan (Cronbach's alpha) seluruh indikator: {alpha} (n = {n} keluarga di kabupaten); "
-                    "IKK provinsi 2021 yang diterbitkan: 0,50."),
-        "choice_aggregation_method": "cara agregasi (aritmetik/geometrik)",
-        "choice_aggregation_order": "urutan agregasi",
-        "choice_not_applicable": "aturan indikator tidak relevan",
-        # provenance
-        "p_version": "Versi pk2d", "p_commit": "Commit git", "p_rendered": "Waktu pembuatan",
-        "p_catalogue": "Katalog (sha256 berkas)", "p_parameters": "Parameter", "p_file": "Berkas data (sha256)",
-        "p_unknown": "tidak diketahui", "p_at": "pukul",
-        # district
-        "dist_intro": ("Semua desa yang didata di kabupaten pada putaran {round} ({year}): {n} desa di {k} kecamatan, "
-                       "{f} keluarga."),
-        "cat_intro": "Jumlah desa per kategori wilayah (batas: {rule}).",
-        "col_villages": "Jumlah desa",
-        "heat_intro": ("Nilai dimensi (0-100) per desa. Arsiran lebih gelap = nilai lebih rendah "
-                       "(putih ≥ 80, abu-abu muda 70-80, abu-abu 60-70, gelap 50-60, paling gelap < 50); "
-                       "angka tetap tertulis agar terbaca hitam-putih."),
-        "att_intro": ("Desa berkategori terendah, atau lima desa dengan indeks terendah, beserta dimensi "
-                      "terlemahnya dan selisihnya dengan kabupaten."),
-        "col_weakest": "Dimensi terlemah (selisih dengan kabupaten)", "col_reason": "Alasan",
-        "reason_low_cat": "kategori terendah", "reason_low_index": "indeks terendah",
-        "wl_intro": ("Keluarga terdampak pada indikator prioritas, dijumlahkan atas semua desa, per dinas. "
-                     "Satu keluarga dapat terhitung lebih dari sekali bila belum memenuhi beberapa indikator."),
-        "col_n_villages": "Jumlah desa",
-        "cat_bar_x": "Jumlah desa",
-        "alt_dimensions": ("Diagram batang nilai lima dimensi (0-100) untuk {units}; angkanya ada pada tabel "
-                           "di bawah gambar."),
-        "alt_families": ("Histogram indeks keluarga di {name} (n = {n}) dengan garis putus-putus pada batas kategori "
-                         "{cuts}; jumlah per kategori ada pada tabel di bawah gambar."),
-        "alt_league": ("Indeks {k} desa di {kab} dengan interval model 95%, diurutkan dari tertinggi{mark}; angkanya "
-                       "ada pada tabel di bawah gambar."),
-        "alt_league_mark": "; {name} ditandai dengan titik besar",
-        "alt_categories": "Diagram batang jumlah desa per kategori wilayah; angkanya ada pada tabel di bawah gambar.",
-        "robust_villages": ("Ketahanan kategori per desa: persentase dari {runs} simulasi di mana desa tetap di "
-                            "kategorinya, dengan rentang peringkat dan indeks (persentil 5-95)."),
-    },
-    "en": {
-        "title_village": "Village report: {name}",
-        "title_district": "District report: {name}",
-        "s_index": "Index value",
-        "s_dimensions": "Dimension profile: village, sub-district and district",
-        "s_indicators": "Indicator results",
-        "s_families": "Family categories",
-        "s_rt": "Breakdown by RT (neighbourhood unit)",
-        "s_position": "Position among the district's villages",
-        "s_strengths": "Strengths and weaknesses",
-        "s_plan": "Follow-up plan per agency",
-        "s_change": "Change since the previous round",
-        "s_quality": "Data quality",
-        "s_method": "Methodology annex",
-        "s_provenance": "Provenance",
-        "s_league": "Village ranking with intervals",
-        "s_categories": "Villages by category",
-        "s_heat": "Dimension values per village",
-        "s_attention": "Villages needing attention",
-        "s_workload": "Agency workload across villages",
-        "h_village": "Village", "h_kecamatan": "Sub-district (kecamatan)", "h_kabupaten": "District (kabupaten)",
-        "h_provinsi": "Province", "h_round": "Round", "h_round_value": "{round} (year {year})",
-        "h_period": "Survey period", "h_families": "Families (n)", "h_rt": "Number of RT", "h_design": "Design",
-        "h_villages": "Villages surveyed", "h_kecamatans": "Sub-districts",
-        "h_lokus": "PK2D focus village (desa lokus)", "yes": "yes", "no": "no",
-        "census_design": "census (every family surveyed)",
-        "sample_design": "weighted sample (design-based estimates)",
-        "census_mark": "census: no sampling error",
-        "ci95": "95% CI", "ci95_model": "95% model interval",
-        "to": "to",
-        "summary": ("The {index_name} of {area} in round {round} ({year}) is <strong>{value}</strong> out of 100, "
-                    "in the category <strong>{category}</strong>."),
-        "summary_census": " It is computed from {n} families; every family was surveyed (census), so there is no sampling error.",
-        "summary_sample": (" It is estimated from a sample of {n} families; with 95% confidence the true value lies "
-                           "between {low} and {high}."),
-        "summary_next": " The next category ({next}) starts at {cut}: {gap} points to go.",
-        "summary_top": " This is the highest category.",
-        "check": "{name}: {index_name} {value} ({category})",
-        "check_district": "{n} villages; {name}: {index_name} {value} ({category})",
-        "dim_intro": ("Five dimensions make up the index. Sub-district and district values cover every surveyed "
-                      "village there, this one included. n = families assessed on the dimension."),
-        "dim_alone": "This is the only surveyed village of its sub-district: the sub-district value equals the village value.",
-        "col_dimension": "Dimension", "col_weight": "Weight",
-        "all_census": "All figures come from a census: no sampling error.",
-        "ind_intro": ("Result = share of families meeting the indicator among the families it applies to "
-                      "(n applicable). Marks: ● good (≥ 80%), ◐ medium (60% to < 80%), ○ needs attention (< 60%)."),
-        "col_code": "Code", "col_indicator": "Indicator", "col_share": "Result", "col_n_app": "n applicable",
-        "col_not_met": "Families not meeting it", "col_kab_share": "District", "col_mark": "Mark",
-        "mark_good": "● good", "mark_medium": "◐ medium", "mark_poor": "○ needs attention", "mark_na": "– no data",
-        "ind_note": ("An indicator that does not apply to a family (e.g. children's birth certificates for a family "
-                     "without children) is left out for that family, not scored 0."),
-        "fam_intro": ("Every family gets its own index (0-100) and a category: {rule}. Figure: distribution of the "
-                      "family indices; dashed lines = category cut-offs."),
-        "col_category": "Category", "col_families": "Families", "col_share_fam": "Share",
-        "fam_unscored": "Not computable (missing answers)",
-        "total": "Total",
-        "fam_weighted": "Shares weighted with the sampling weights; families = families in the sample.",
-        "rt_intro": ("Index per RT. For confidentiality, RT with fewer than {min} families are not shown (written "
-                     "\"<{min}\"); when only one RT is hidden, the next smallest is hidden too so that its value "
-                     "cannot be worked out from the others."),
-        "col_rt": "RT", "col_dusun": "Hamlet (dusun)", "col_index": "Index",
-        "pos_sentence": ("Among the {n} surveyed villages of {kab}, {name} ranks <strong>{rank}</strong> (1 = highest). "
-                         "Allowing for uncertainty, its rank lies between {low} and {high} (95% rank interval)."),
-        "pos_note": ("Index and rank intervals here are model-based (bootstrap of families within RT): they show how "
-                     "firmly the data support differences between villages, not sampling error."),
-        "pos_missing": "No village ranking is available for this district yet.",
-        "pos_subset": "The figure shows {k} villages around this village's rank (of {n}).",
-        "col_rank": "Rank", "col_rank_int": "Rank interval", "col_interval": "95% model interval",
-        "col_n": "n", "col_kec": "Sub-district",
-        "sw_intro": ("Compared with the whole district (percentage points). Weaknesses = indicators below the "
-                     "district, ordered by the number of families short of the district share (gap x families concerned); "
-                     "the first five are the intervention priorities."),
-        "strengths": "Strengths", "weaknesses": "Weaknesses (intervention priorities)", "none": "none",
-        "col_gap": "Gap (percentage points)", "col_priority": "Priority", "col_village": "Village",
-        "plan_intro": ("Families not meeting a priority indicator, per responsible agency. Counts only; the list of "
-                       "families for village cadres is not part of this report."),
-        "plan_note": ("Counts per agency add up its indicators: a family missing two indicators counts twice."),
-        "col_agency": "Agency / partner", "col_indicators": "Indicators", "col_affected": "Families affected",
-        "plan_missing": "No follow-up plan is available.",
-        "change_none": "There is no earlier round yet: change can be computed after the next survey round.",
-        "change_intro": ("Change from round {before} to round {after}. 95% intervals are model-based (regression with "
-                         "RT-clustered standard errors): is the change larger than the variation between families?"),
-        "change_sentence": "The index changed by {change} points ({ci}: {low} {to} {high}).",
-        "col_component": "Component", "col_before": "Round {r}", "col_change": "Change",
-        "did_title": "Programme effect in the focus village (difference-in-differences)",
-        "did_sentence": ("Compared with the average change of the {k} other villages of the district, the focus "
-                         "village's index changed by <strong>{est}</strong> points more ({ci}: {low} {to} {high}; "
-                         "n = {n} families in {c} RT)."),
-        "did_assumptions": "Assumptions, in plain words:",
-        "did_plain": ("This holds if (1) without the programme the focus village would have moved in step with the "
-                      "other villages; (2) the programme did not reach the comparison villages; and (3) the make-up "
-                      "of the village's families did not change because of the programme. With only one focus "
-                      "village, the interval reflects variation between families, not events hitting the whole "
-                      "village."),
-        "q_intro": ("Rows received in the export files of round {round}, for the whole files (all villages). "
-                    "Rejected rows are not used; this report holds no row-level detail and no personal data."),
-        "col_table": "Table", "col_rows": "Rows received", "col_kept": "Used", "col_rejected": "Rejected",
-        "col_dupes": "Exact duplicates removed", "col_rule": "Reason for rejection", "col_count": "Rows",
-        "t_keluarga": "families", "t_anggota": "family members",
-        "q_missing": ("In this village, {k} of {n} families have at least one missing answer; an indicator whose "
-                      "answer is missing is left out for that family."),
-        "q_none": "No rows were rejected.",
-        "m_catalogue": "Indicator catalogue: {name} (<code>{id}</code>), version {version}; {k} indicators in {d} dimensions.",
-        "m_official": "The official indicator list and category cut-offs are not public.",
-        "m_cutoffs_area": "Area category cut-offs used",
-        "m_cutoffs_family": "Family category cut-offs used",
-        "m_range": "{lo} to < {hi}", "m_range_top": "≥ {lo}",
-        "order_family_first": "Aggregation order: an index per family first, then the mean over the area's families (family-first).",
-        "order_indicator_first": "Aggregation order: the area's share per indicator first, then dimensions and the index (indicator-first).",
-        "method_arithmetic": "Dimension aggregation: weighted arithmetic mean.",
-        "method_geometric": "Dimension aggregation: weighted geometric mean.",
-        "na_reweight": ("Not-applicable indicators: left out, their weight shared by the other indicators of the "
-                        "same dimension."),
-        "na_zero": "Not-applicable indicators: counted as 0.",
-        "na_full": "Not-applicable indicators: counted as met (1).",
-        "m_weights": "Dimension weights: {w}.",
-        "m_intervals": ("Uncertainty: a census village has no sampling error (marked \"census\"). Weighted samples "
-                        "use design-based estimates (Taylor linearisation, 95% CI). Ranks: bootstrap of families "
-                        "within RT (999 replicates), 95% rank intervals. Differences and changes: regression with "
-                        "RT-clustered standard errors; many pairwise comparisons are adjusted with Holm's method."),
-        "m_robust": ("Category robustness (sensitivity analysis, {runs} simulations over the method choices the "
-                     "official documents leave open: dimension weights, arithmetic/geometric, aggregation order, "
-                     "not-applicable rule, and category cut-offs within the range every published figure allows): "
-                     "{name} keeps its category in <strong>{share}</strong> of the simulations; its index ranges "
-                     "{lo} {to} {hi} (5th-95th percentile) and its rank {rlo} {to} {rhi}."),
-        "m_driver": ("The method choice that decides the category most: {choice} (category kept in {a} of the "
-                     "simulations with \"{oa}\", {b} with \"{ob}\"; all villages)."),
-        "m_robust_none": "No sensitivity analysis is available for this area and catalogue.",
-        "m_alpha": ("Reliability (Cronbach's alpha) of all indicators: {alpha} (n = {n} families in the district); "
-                    "published provincial IKK 2021: 0.50."),
-        "choice_aggregation_method": "aggregation method (arithmetic/geometric)",
-        "choice_aggregation_order": "aggregation order",
-        "choice_not_applicable": "not-applicable rule",
-        "p_version": "pk2d version", "p_commit": "Git commit", "p_rendered": "Rendered",
-        "p_catalogue": "Catalogue (file sha256)", "p_parameters": "Parameters", "p_file": "Data file (sha256)",
-        "p_unknown": "unknown", "p_at": "at",
-        "dist_intro": ("Every surveyed village of the district in round {round} ({year}): {n} villages in {k} "
-                       "sub-districts, {f} families."),
-        "cat_intro": "Villages per area category (cut-offs: {rule}).",
-        "col_villages": "Villages",
-        "heat_intro": ("Dimension values (0-100) per village. Darker shading = lower value (white ≥ 80, light grey "
-                       "70-80, grey 60-70, dark 50-60, darkest < 50); the numbers are printed so the table reads in "
-                       "black and white."),
-        "att_intro": ("Villages in the lowest category, or the five with the lowest index, with their weakest "
-                      "dimension and its gap to the district."),
-        "col_weakest": "Weakest dimension (gap to the district)", "col_reason": "Why listed",
-        "reason_low_cat": "lowest category", "reason_low_index": "lowest index",
-        "wl_intro": ("Families affected on priority indicators, summed over all villages, per agency. A family "
-                     "missing several indicators counts more than once."),
-        "col_n_villages": "Villages",
-        "cat_bar_x": "Number of villages",
-        "alt_dimensions": "Bar chart of the five dimension values (0-100) for {units}; the numbers are in the table below.",
-        "alt_families": ("Histogram of the family indices in {name} (n = {n}) with dashed lines at the category "
-                         "cut-offs {cuts}; the counts per category are in the table below."),
-        "alt_league": ("Index of {k} villages in {kab} with 95% model intervals, highest first{mark}; the numbers are "
-                       "in the table below."),
-        "alt_league_mark": "; {name} is marked with a large dot",
-        "alt_categories": "Bar chart of the number of villages per area category; the numbers are in the table below.",
-        "robust_villages": ("Category robustness per village: share of {runs} simulations in which the village keeps "
-                            "its category, with its rank and index ranges (5th-95th percentile)."),
-    },
-}
+# --- texts (data: pk2d/templates/report_text.yaml) ---------------------------------------
+@functools.lru_cache(maxsize=1)
+def _texts() -> dict:
+    return yaml.safe_load((paths.PACKAGE_DIR / "templates" / "report_text.yaml").read_text(encoding="utf-8"))
 
-#: plain words for the method options of the sensitivity analysis (pk2d.audit.sensitivity)
-OPTION_TEXT = {
-    "id": {"arithmetic": "aritmetik", "geometric": "geometrik", "family_first": "keluarga dahulu",
-           "indicator_first": "indikator dahulu", "reweight": "bobot dibagi ulang", "zero": "dihitung 0",
-           "full": "dihitung terpenuhi"},
-    "en": {"arithmetic": "arithmetic", "geometric": "geometric", "family_first": "family first",
-           "indicator_first": "indicator first", "reweight": "weight shared out", "zero": "counted as 0",
-           "full": "counted as met"},
-}
 
-#: plain words for the cleaning rules of pk2d.clean (rejects.csv ``rule``)
-RULE_TEXT = {
-    "id": {
-        "wajib_diisi": "kolom wajib kosong", "di_luar_rentang": "nilai di luar rentang yang mungkin",
-        "kode_tidak_dikenal": "kode jawaban tidak dikenal", "format_tidak_dikenal": "format isian tidak dikenal",
-        "kk_ganda_bertentangan": "No. KK ganda dengan isi berbeda", "nik_ganda_bertentangan": "NIK ganda dengan isi berbeda",
-        "kepala_keluarga_tidak_satu": "kepala keluarga tidak tepat satu", "keluarga_ditolak": "keluarganya ditolak",
-        "anggota_tanpa_kk": "anggota tanpa No. KK", "anggota_tanpa_keluarga": "anggota tanpa keluarga di data keluarga",
-        "lahir_setelah_wawancara": "tanggal lahir setelah wawancara",
-        "kode_wilayah_tidak_konsisten": "kode wilayah tidak konsisten",
-        "nama_wilayah_tidak_konsisten": "nama wilayah tidak konsisten",
-        "tanggal_wawancara_di_masa_depan": "tanggal wawancara di masa depan", "tahun_tidak_cocok": "tahun tidak cocok",
-        "usia_kawin_melebihi_umur": "usia kawin melebihi umur", "umur_tidak_diketahui": "umur tidak diketahui",
-    },
-    "en": {
-        "wajib_diisi": "required value missing", "di_luar_rentang": "value out of the possible range",
-        "kode_tidak_dikenal": "unknown answer code", "format_tidak_dikenal": "unrecognised format",
-        "kk_ganda_bertentangan": "family card number twice with different content",
-        "nik_ganda_bertentangan": "person number twice with different content",
-        "kepala_keluarga_tidak_satu": "not exactly one head of family", "keluarga_ditolak": "the member's family was rejected",
-        "anggota_tanpa_kk": "member without family card number",
-        "anggota_tanpa_keluarga": "member without a family in the family table",
-        "lahir_setelah_wawancara": "born after the interview",
-        "kode_wilayah_tidak_konsisten": "inconsistent area codes", "nama_wilayah_tidak_konsisten": "inconsistent area names",
-        "tanggal_wawancara_di_masa_depan": "interview date in the future", "tahun_tidak_cocok": "year does not match",
-        "usia_kawin_melebihi_umur": "age at marriage above age", "umur_tidak_diketahui": "age unknown",
-    },
-}
+def __getattr__(name):  # LABELS, OPTION_TEXT, RULE_TEXT: loaded on first use, not on import
+    if name in ("LABELS", "OPTION_TEXT", "RULE_TEXT"):
+        return _texts()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _lang(lang: str) -> str:
@@ -458,7 +85,7 @@ def text(key: str, lang: str = "id", **kw) -> str:
     >>> text("census_mark"), text("census_mark", "en")
     ('sensus: tanpa galat sampling', 'census: no sampling error')
     """
-    s = LABELS[_lang(lang)][key]
+    s = _texts()["LABELS"][_lang(lang)][key]
     return s.format(**kw) if kw else s
 
 
@@ -870,12 +497,9 @@ def _methodology(cat: Catalogue, lang: str, *, name: str, sens_row, drivers: pd.
                           share=pct(100 * sens_row["category_robustness"], 0, lang),
                           lo=num(sens_row["index_p05"], 2, lang), hi=num(sens_row["index_p95"], 2, lang),
                           rlo=int(sens_row["rank_p05"]), rhi=int(sens_row["rank_p95"]), to=L("to"))))
-        drv = _driver(drivers)
-        if drv is not None:
-            (ch, oa, a, ob, b) = drv
-            parts.append(_p(esc(L("m_driver", choice=L("choice_" + ch) if ("choice_" + ch) in LABELS[lang] else ch,
-                                  oa=OPTION_TEXT[lang].get(oa, oa), a=pct(100 * a, 0, lang), ob=OPTION_TEXT[lang].get(ob, ob),
-                        b=pct(100 * b, 0, lang)))))
+        drv = _driver_sentence(drivers, lang)
+        if drv:
+            parts.append(drv)
     else:
         parts.append(_p(esc(L("m_robust_none"))))
     if reliability is not None and len(reliability):
@@ -883,6 +507,17 @@ def _methodology(cat: Catalogue, lang: str, *, name: str, sens_row, drivers: pd.
         if len(ov) and n_kab:
             parts.append(_p(esc(L("m_alpha", alpha=num(ov["alpha"].iloc[0], 2, lang), n=count(n_kab, lang)))))
     return Html("".join(parts))
+
+
+def _driver_sentence(drivers: pd.DataFrame | None, lang: str) -> str:
+    """One paragraph: which method choice moves the categories most (empty without drivers)."""
+    drv = _driver(drivers)
+    if drv is None:
+        return ""
+    ch, oa, a, ob, b = drv
+    labels, options = _texts()["LABELS"][lang], _texts()["OPTION_TEXT"][lang]
+    return _p(esc(text("m_driver", lang, choice=labels.get("choice_" + ch, ch), oa=options.get(oa, oa),
+                       a=pct(100 * a, 0, lang), ob=options.get(ob, ob), b=pct(100 * b, 0, lang))))
 
 
 def _driver(drivers: pd.DataFrame | None):
@@ -1360,8 +995,8 @@ def _quality(pdir: Path, rnd: int, lang: str) -> tuple[Html, Table, Table]:
         agg = r.groupby(["table", "rule"]).size().rename("n").reset_index().sort_values(["table", "n"],
                                                                                         ascending=[True, False])
     if len(agg):
-        rt = RULE_TEXT[lang]
-        rdisp = pd.DataFrame({L("col_table"): [L(f"t_{t}") if f"t_{t}" in LABELS[lang] else t for t in agg["table"]],
+        rt = _texts()["RULE_TEXT"][lang]
+        rdisp = pd.DataFrame({L("col_table"): [L(f"t_{t}") if f"t_{t}" in _texts()["LABELS"][lang] else t for t in agg["table"]],
                               L("col_rule"): [rt.get(x, str(x).replace("_", " ")) for x in agg["rule"]],
                               L("col_count"): [count(x, lang) for x in agg["n"]]})
         rejects = Table(rdisp, numeric=(L("col_count"),), data=agg.reset_index(drop=True))
@@ -1550,13 +1185,7 @@ def _district_robustness(cmp_: _Compare, lang: str, n_runs) -> str:
                          "%": [pct(100 * x, 0, lang) for x in s["category_robustness"]]})
     out = _p(esc(L("robust_villages", runs=count(n_runs, lang) if n_runs else "-")))
     out += Table(disp, numeric=(L("col_rank"), "P5–P95", L("col_index") + " P5–P95", "%")).html()
-    drv = _driver(cmp_.drivers)
-    if drv is not None:
-        ch, oa, a, ob, b = drv
-        out += _p(esc(L("m_driver", choice=L("choice_" + ch) if ("choice_" + ch) in LABELS[lang] else ch,
-                        oa=OPTION_TEXT[lang].get(oa, oa), a=pct(100 * a, 0, lang), ob=OPTION_TEXT[lang].get(ob, ob),
-                        b=pct(100 * b, 0, lang))))
-    return out
+    return out + _driver_sentence(cmp_.drivers, lang)
 
 
 def _heat_style(value) -> str:
