@@ -622,17 +622,22 @@ def _setup(processed_dir, catalogue, round, lang):
             _areas(pdir, cat, rnd))
 
 
+def _area_row(areas: pd.DataFrame, level: str, code: str, cat: Catalogue, rnd: int) -> pd.Series:
+    """The area's row of areas.parquet, or a ReportError naming codes that do exist."""
+    rows = areas[(areas["level"] == level) & (areas["code"] == code)]
+    if rows.empty:
+        known = sorted(areas.loc[areas["level"] == level, "code"])[:5]
+        raise ReportError(f"{level} {code}", f"no {cat.id} estimate for round {rnd} in areas.parquet",
+                          fix=f"Use a surveyed {level} code (e.g. {', '.join(known) or '-'}) and round.")
+    return rows.iloc[0]
+
+
 def village_report_data(processed_dir=None, village: str = "63.02.06.2012", round: int = 1, catalogue="ikk",
                         lang: str = "id", *, parameters: Mapping | None = None) -> VillageReport:
     """Assemble a village report from the processed folder (see :class:`VillageReport`)."""
     lang, L, pdir, cat, rnd, lab, areas = _setup(processed_dir, catalogue, round, lang)
     village = str(village).strip()
-    rows = areas[(areas["level"] == "desa") & (areas["code"] == village)]
-    if rows.empty:
-        known = sorted(areas.loc[areas["level"] == "desa", "code"])[:5]
-        raise ReportError(f"desa {village}", f"no {cat.id} estimate for round {rnd} in areas.parquet",
-                          fix=f"Use a surveyed village code (e.g. {', '.join(known) or '-'}) and round.")
-    v = rows.iloc[0]
+    v = _area_row(areas, "desa", village, cat, rnd)
     kec = areas[(areas["level"] == "kecamatan") & (areas["code"] == v["parent_code"])].iloc[0]
     kab = areas[(areas["level"] == "kabupaten") & (areas["code"] == kec["parent_code"])].iloc[0]
     prov = areas[(areas["level"] == "provinsi") & (areas["code"] == kab["parent_code"])]
@@ -1051,12 +1056,7 @@ def district_report_data(processed_dir=None, kabupaten: str = "63.02", round: in
     """Assemble a district report from the processed folder (see :class:`DistrictReport`)."""
     lang, L, pdir, cat, rnd, lab, areas = _setup(processed_dir, catalogue, round, lang)
     kabupaten = str(kabupaten).strip()
-    krow = areas[(areas["level"] == "kabupaten") & (areas["code"] == kabupaten)]
-    if krow.empty:
-        known = sorted(areas.loc[areas["level"] == "kabupaten", "code"])
-        raise ReportError(f"kabupaten {kabupaten}", f"no {cat.id} estimate for round {rnd} in areas.parquet",
-                          fix=f"Use a surveyed kabupaten code ({', '.join(known) or '-'}) and round.")
-    k = krow.iloc[0]
+    k = _area_row(areas, "kabupaten", kabupaten, cat, rnd)
     kecs = areas[(areas["level"] == "kecamatan") & (areas["parent_code"] == kabupaten)]
     vill = areas[(areas["level"] == "desa") & (areas["parent_code"].isin(kecs["code"]))].copy()
     scores = _scores(pdir, catalogue)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import nbformat
 import pytest
 
 from pk2d import render
+from tests._pdf import pdf_pages
 from pk2d.errors import ReportError
 from pk2d.render import ReportUnit, external_resources, render_units, safe_code, slugify, unit_paths, write_index
 
@@ -56,23 +56,6 @@ def urls(html: str) -> list[tuple[str, str, str]]:
     p = Links()
     p.feed(html)
     return p.found
-
-
-def pdf_pages(path: Path) -> int:
-    """Page count read back from the file itself (pypdf when installed, else the page objects)."""
-    try:
-        import pypdf
-        return len(pypdf.PdfReader(str(path)).pages)
-    except ImportError:
-        pass
-    data = path.read_bytes()
-    chunks = [data]
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            chunks.append(zlib.decompress(m.group(1)))
-        except zlib.error:
-            pass
-    return sum(len(re.findall(rb"/Type\s*/Page(?![A-Za-z])", c)) for c in chunks)
 
 
 def temp_files(folder: Path) -> list[Path]:

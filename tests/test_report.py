@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from pk2d.errors import ReportError
 from pk2d.io import sha256_file
 from pk2d.pipeline import build_compare, build_index, load_scores
 from pk2d.rawio import discover
+from tests._pdf import pdf_pages
 
 PONDOK_LABU = "63.02.06.2012"
 KOTABARU = "63.02"
@@ -123,22 +123,11 @@ def test_no_personal_identifiers_in_the_report(processed, rendered):
         assert not [p for p in pseudonyms if p in page]  # pseudonymous family ids never reach a report
 
 
-def _pdf_pages(path: Path) -> int:
-    data = path.read_bytes()
-    chunks = [data]
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            chunks.append(zlib.decompress(m.group(1)))
-        except zlib.error:
-            pass
-    return sum(len(re.findall(rb"/Type\s*/Page(?![A-Za-z])", c)) for c in chunks)
-
-
 def test_pdf_exists_with_several_pages(rendered):
     _, pdf, res, _ = rendered
     assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF")
     assert res.pages is not None and res.pages >= 2
-    assert _pdf_pages(pdf) >= 2
+    assert pdf_pages(pdf) >= 2
     assert set(res.timings) >= {"kernel_start", "execute", "html", "pdf", "total"}
 
 
