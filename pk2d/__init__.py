@@ -6,12 +6,14 @@ The public API; each name is imported from its module on first use, so
 __version__ = "0.1.0"
 
 _API = {
-    "clean": "cleaning", "synthesize": "synth",
+    "open_run": "store", "Run": "store",
+    "clean": "pipeline", "build_index": "pipeline", "build_compare": "pipeline", "run": "pipeline",
+    "load_processed": "pipeline", "load_scores": "pipeline",
+    "build_reports": "report.batch",
+    "synthesize": "synth",
     "load_catalogue": "catalogue", "classify": "catalogue", "Catalogue": "catalogue",
     "score_families": "score", "estimate_areas": "areas", "AreaEstimates": "areas",
     "survey_mean": "survey", "survey_means": "survey", "survey_ratio": "survey",
-    "build_index": "pipeline", "build_compare": "pipeline", "load_processed": "pipeline",
-    "load_scores": "pipeline", "run": "pipeline", "build_reports": "report",
 }
 __all__ = sorted(_API)
 

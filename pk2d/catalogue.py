@@ -321,6 +321,29 @@ def load_catalogue(name_or_path: str | Path = "ikk") -> Catalogue:
     return _load_cached(str(path), path.stat().st_mtime)
 
 
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a catalogue file's bytes (what :attr:`Catalogue.sha256` is for a file-loaded catalogue)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def to_record(cat: Catalogue) -> dict:
+    """What the run record keeps of a catalogue: its whole content, source and hashes.
+
+    >>> rec = to_record(load_catalogue("ikk"))
+    >>> from_record(rec) == load_catalogue("ikk"), sorted(rec)
+    (True, ['content', 'file_sha256', 'id', 'sha256', 'source', 'version'])
+    """
+    src = Path(cat.source)
+    from_file = src.is_file() and file_sha256(src) == cat.sha256
+    return {"id": cat.id, "version": cat.version, "source": str(cat.source), "sha256": cat.sha256,
+            "file_sha256": cat.sha256 if from_file else None, "content": _thaw(cat.raw)}
+
+
+def from_record(record: Mapping[str, Any]) -> Catalogue:
+    """The catalogue a run recorded (:func:`to_record`), rebuilt and validated from its content."""
+    return replace(_build(_thaw(record["content"]), str(record["source"])), sha256=str(record["sha256"]))
+
+
 @lru_cache(maxsize=1)
 def load_agencies() -> tuple[dict, ...]:
     """The agency table (``pk2d/catalogues/agencies.yaml``), editable by a district."""

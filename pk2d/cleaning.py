@@ -475,19 +475,22 @@ def _accounting(raw: pd.DataFrame, kept: pd.Index, rej: pd.DataFrame, dups: int,
     return acc, {str(n): dict(zip(keys, map(int, c))) for n, c in zip(names, counts)}
 
 
-def _log(raws, rounds, rej, accounting, per_file, today) -> dict:
+def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, list[str]]) -> dict:
+    """The cleaning log: per input file its format, hash, accounting and the kabupaten its kept
+    families belong to (so a report can show the files behind its own kabupaten). No wall-clock
+    time: rerunning on the same files writes the same log."""
     inputs = []
     for i, pair in enumerate(raws):
         for t, rt in zip(rawio.TABLES, pair):
             inputs.append({"file": rt.path.name, "table": t, "putaran": rounds[i] if rounds[i] > 0 else None,
-                           **rt.info, **per_file[t][rt.path.name], "unknown_columns": rt.extra_columns})
+                           **rt.info, **per_file[t][rt.path.name], "kabupaten": kabupaten.get(i, []),
+                           "unknown_columns": rt.extra_columns})
     try:
         pk2d_version = importlib.metadata.version("pk2d")
     except importlib.metadata.PackageNotFoundError:  # a checkout that is not installed
         pk2d_version = "unknown"
     return {"pk2d_clean_version": CLEAN_VERSION, "pk2d_version": pk2d_version,
             "contract_version": rawio.load_contract().get("version"),
-            "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "today": today.date().isoformat(), "inputs": inputs,
             "rules": {t: {k: int(v) for k, v in r.drop_duplicates(["_idx", "rule"])["rule"].value_counts().items()}
                       for t, r in rej.items()},
@@ -505,18 +508,24 @@ class CleanResult:
 
     def summary(self) -> str:
         """Row accounting as readable text (Bahasa Indonesia, English in brackets)."""
-        names = {"keluarga": "Keluarga (families)", "anggota": "Anggota (members)"}
-        def num(n): return f"{n:,}".replace(",", ".")
-        lines = [f"pk2d clean {self.log['pk2d_clean_version']}: {len(self.log['inputs']) // 2} pasang file "
-                 "(file pairs)"]
-        lines += [f"{names[t]}: {num(a['raw'])} baris mentah (raw rows) = {num(a['kept'])} disimpan (kept) + "
-                  f"{num(a['rejected'])} ditolak (rejected) + {num(a['exact_duplicates_removed'])} duplikat persis "
-                  "dihapus (exact duplicates removed)" for t, a in self.log["accounting"].items()]
-        rules = [f"  {t:<9} {r:<32} {num(n):>9}" for t, counts in self.log["rules"].items() for r, n in counts.items()]
-        lines += ["Alasan penolakan, jumlah baris (rejection reasons, rows):", *rules] if rules else []
-        lines += [f"Kolom tak dikenal diabaikan (unknown columns ignored) di {f}: {', '.join(cols)}"
-                  for f, cols in self.log["unknown_columns"].items()]
-        return "\n".join(lines + ["Rincian (details): rejects.csv, cleaning_log.json"])
+        return summary_text(self.log)
+
+
+def summary_text(log: dict) -> str:
+    """The cleaning log's row accounting as readable text (Bahasa Indonesia, English in brackets)."""
+    names = {"keluarga": "Keluarga (families)", "anggota": "Anggota (members)"}
+
+    def num(n):
+        return f"{n:,}".replace(",", ".")
+    lines = [f"pk2d clean {log['pk2d_clean_version']}: {len(log['inputs']) // 2} pasang file (file pairs)"]
+    lines += [f"{names[t]}: {num(a['raw'])} baris mentah (raw rows) = {num(a['kept'])} disimpan (kept) + "
+              f"{num(a['rejected'])} ditolak (rejected) + {num(a['exact_duplicates_removed'])} duplikat persis "
+              "dihapus (exact duplicates removed)" for t, a in log["accounting"].items()]
+    rules = [f"  {t:<9} {r:<32} {num(n):>9}" for t, counts in log["rules"].items() for r, n in counts.items()]
+    lines += ["Alasan penolakan, jumlah baris (rejection reasons, rows):", *rules] if rules else []
+    lines += [f"Kolom tak dikenal diabaikan (unknown columns ignored) di {f}: {', '.join(cols)}"
+              for f, cols in log["unknown_columns"].items()]
+    return "\n".join(lines + ["Rincian (details): rejects.csv, cleaning_log.json"])
 
 
 def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | None = None,
@@ -566,7 +575,8 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     rejects = pd.concat([r.assign(table=t, file=raw[t].loc[r["_idx"], "_file"].astype("str").to_numpy(),
                                   row=raw[t].loc[r["_idx"], "_row"].to_numpy())[REJECT_COLUMNS]
                          for t, r in rej.items()], ignore_index=True).sort_values(REJECT_COLUMNS[:5], ignore_index=True)
-    log_data = _log(raws, rounds, rej, accounting, per_file, today)
+    kab = {int(i): sorted(g.unique()) for i, g in F.groupby("_pair", observed=True)["kode_kabupaten"]}
+    log_data = _log(raws, rounds, rej, accounting, per_file, today, kab)
 
     _write_outputs(Path(out_dir), {
         "families.parquet": lambda p: families.to_parquet(p, index=False),

@@ -1,24 +1,30 @@
-"""Command line: thin wrappers over the stage functions; path defaults from pk2d.paths.
+"""Command line: thin wrappers over the stage functions; defaults from pk2d.defaults and pk2d.paths.
 
     pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X]
-    pk2d clean [--raw DIR] [--out DIR]
-    pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample]
+    pk2d clean [--raw DIR] [--processed DIR] [--force]
+    pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--force]
+    pk2d compare [--processed DIR] [--raw DIR] [--n-boot N] [--n-runs N] [--seed N] [--force]
     pk2d report (--village CODE ... | --all [--kabupaten CODE]) [--round R] [--format html,pdf]
-                [--lang id|en] [--jobs N] [--force] [--retry-failed]
+                [--lang id|en] [--jobs N] [--force] [--retry-failed] [--pdf-engine auto|chromium|weasyprint]
     pk2d run   [--raw DIR] [--processed DIR] [--jobs N]
     pk2d dictionary [--check]
 
-Bad input ends with one clear paragraph on stderr and exit code 2, never a
-traceback (pk2d.errors.Pk2dError); unexpected errors keep their traceback.
+Every stage is incremental: a stage whose inputs, settings and code are unchanged says so and
+returns. Bad input ends with one clear paragraph on stderr and exit code 2, never a traceback
+(:class:`pk2d.errors.Pk2dError`); an unexpected internal error says so in one line and where its
+trace was written.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from . import paths
+from . import defaults, paths
 from .errors import Pk2dError
 
 
@@ -35,10 +41,12 @@ def _cmd_synth(a) -> int:
 
 
 def _cmd_clean(a) -> int:
-    from .cleaning import clean
+    from .pipeline import clean
 
-    res = clean(a.raw, a.out)
+    t0 = time.perf_counter()
+    res = clean(a.raw, a.processed, force=a.force)
     print(res.summary())
+    print(f"-> {res.run.folder('clean')} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -46,26 +54,48 @@ def _cmd_index(a) -> int:
     from .pipeline import build_index
 
     t0 = time.perf_counter()
-    res = build_index(a.processed, catalogues=a.catalogue or ["ikk", "ibangga"], design=a.design)
-    desa = res.areas[res.areas["level"] == "desa"]
+    res = build_index(a.processed, catalogues=a.catalogue or defaults.CATALOGUES, design=a.design, force=a.force)
+    areas = res.areas
+    desa = areas[areas["level"] == "desa"]
     for (cat, rnd), g in desa.groupby(["catalogue", "round"]):
         print(f"\n{cat.upper()} putaran {rnd}: {len(g)} desa")
         for r in g.itertuples():
             ci = "sensus" if r.census else f"{r.ci_low:.2f}-{r.ci_high:.2f}"
             print(f"  {r.code}  {r.name:<22} n={r.n_families:>5}  {r.index:6.2f} ({ci})  {r.category_label}")
-    print(f"\nscores.parquet, areas.parquet, area_components.parquet, indeks.xlsx -> {a.processed} "
+    state = "up to date, not recomputed" if res.up_to_date else "computed"
+    print(f"\n{state}: scores, areas, area_components, indeks.xlsx -> {res.run.folder('index')} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _cmd_compare(a) -> int:
+    from .pipeline import build_compare
+
+    t0 = time.perf_counter()
+    res = build_compare(a.processed, raw_dir=a.raw, n_boot=a.n_boot, n_runs=a.n_runs, seed=a.seed, force=a.force)
+    lk = res.lokus
+    state = "up to date, not recomputed" if res.up_to_date else "computed"
+    kabs = res.table("league")["kabupaten"].nunique()
+    print(f"{state}: {kabs} kabupaten, desa lokus {', '.join(lk['kode_desa']) or '-'}; "
+          f"league, gaps, plans, change, DiD, audit, report tables -> {res.run.folder('compare')} "
           f"({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
 def _cmd_report(a) -> int:
-    from .report import build_reports, reports_dir
+    from .report.batch import build_reports, reports_dir
+    from .render.batch import BatchInterrupted
 
     formats = tuple(f.strip().lower() for f in a.format.split(",") if f.strip())
     out = a.out or reports_dir(a.lang)
-    summary = build_reports(a.processed, out, villages=a.village, kabupaten=a.kabupaten, round=a.round,
-                            catalogue=a.catalogue, lang=a.lang, formats=formats, jobs=a.jobs, force=a.force,
-                            retry_failed=a.retry_failed, district=a.all and not a.no_district)
+    try:
+        summary = build_reports(a.processed, out, villages=a.village, kabupaten=a.kabupaten, round=a.round,
+                                catalogue=a.catalogue, lang=a.lang, formats=formats, jobs=a.jobs, force=a.force,
+                                retry_failed=a.retry_failed, all_units=a.all,
+                                district=None if not a.no_district else False, pdf_engine=a.pdf_engine)
+    except BatchInterrupted as exc:
+        print(exc.summary.text(all_rows=False))
+        raise
     print(summary.text(all_rows=False))
     print(f"index: {Path(out) / 'index.html'}")
     return 0 if summary.ok else 1
@@ -101,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write a synthetic survey export (deterministic given --seed)")
-    s.add_argument("--seed", type=int, default=20240710)
+    s.add_argument("--seed", type=int, default=defaults.SEED)
     s.add_argument("--out", type=Path, default=paths.RAW_DIR)
     s.add_argument("--families", "--scale", type=int, default=None,
                    help="scale mode: number of families (e.g. 90000, 1000000); default: the sample villages")
@@ -109,16 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=None, help="survey rounds (default: 2, or 1 in scale mode)")
     s.set_defaults(func=_cmd_synth)
 
-    s = sub.add_parser("clean", help="validate, clean and pseudonymise the raw exports")
+    s = sub.add_parser("clean", help="validate, clean and pseudonymise the raw exports (stage 1)")
     s.add_argument("--raw", type=Path, default=paths.RAW_DIR)
-    s.add_argument("--out", type=Path, default=paths.PROCESSED_DIR)
+    s.add_argument("--processed", "--out", type=Path, default=paths.PROCESSED_DIR)
+    s.add_argument("--force", action="store_true", help="recompute even when up to date")
     s.set_defaults(func=_cmd_clean)
 
-    s = sub.add_parser("index", help="family scores and area estimates for each catalogue")
+    s = sub.add_parser("index", help="family scores and area estimates for each catalogue (stage 2)")
     s.add_argument("--catalogue", action="append", help="ikk, ibangga or a YAML path (repeatable)")
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
     s.add_argument("--design", choices=["auto", "census", "sample"], default="auto")
+    s.add_argument("--force", action="store_true", help="recompute even when up to date")
     s.set_defaults(func=_cmd_index)
+
+    s = sub.add_parser("compare", help="league tables, plans, change, DiD, audit and report tables (stage 3)")
+    s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
+    s.add_argument("--raw", type=Path, default=None, help="folder of the desa lokus list (default: the clean stage's)")
+    s.add_argument("--n-boot", type=int, default=defaults.N_BOOT, help=f"bootstrap replicates ({defaults.N_BOOT})")
+    s.add_argument("--n-runs", type=int, default=defaults.N_RUNS, help=f"sensitivity simulations ({defaults.N_RUNS})")
+    s.add_argument("--seed", type=int, default=defaults.SEED)
+    s.add_argument("--force", action="store_true", help="recompute even when up to date")
+    s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("report", help="render village and district reports (HTML + PDF) and the index page")
     who = s.add_mutually_exclusive_group(required=True)
@@ -126,14 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="10-digit village code, e.g. 63.02.06.2012 (repeatable)")
     who.add_argument("--all", action="store_true", help="every surveyed village (of --kabupaten when given)")
     s.add_argument("--kabupaten", metavar="CODE", help="with --all: only this kabupaten, e.g. 63.02")
-    s.add_argument("--round", type=int, default=None, help="survey round (default: the latest)")
-    s.add_argument("--catalogue", default="ikk", help="ikk, ibangga or a catalogue YAML path")
-    s.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
-    s.add_argument("--lang", choices=["id", "en"], default="id")
-    s.add_argument("--jobs", type=int, default=2, help="reports rendered in parallel (default 2)")
+    s.add_argument("--round", type=int, default=defaults.ROUND, help="survey round (default: the latest)")
+    s.add_argument("--catalogue", default=defaults.REPORT_CATALOGUE, help="ikk, ibangga or a catalogue YAML path")
+    s.add_argument("--format", default=",".join(defaults.FORMATS), help="html, pdf or html,pdf (default)")
+    s.add_argument("--lang", choices=["id", "en"], default=defaults.LANG)
+    s.add_argument("--jobs", type=int, default=defaults.JOBS, help=f"reports rendered in parallel ({defaults.JOBS})")
     s.add_argument("--force", action="store_true", help="render even reports whose inputs did not change")
     s.add_argument("--retry-failed", action="store_true", help="render only the reports that failed last time")
     s.add_argument("--no-district", action="store_true", help="with --all: no district (kabupaten) report")
+    s.add_argument("--pdf-engine", choices=["auto", "chromium", "weasyprint"], default="auto",
+                   help="auto: headless Chromium where installed, else WeasyPrint")
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
     s.add_argument("--out", type=Path, default=None, help="default: reports/ (reports/en/ with --lang en)")
     s.set_defaults(func=_cmd_report)
@@ -141,13 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="the whole pipeline: stage notebooks with papermill, then all reports")
     s.add_argument("--raw", type=Path, default=paths.RAW_DIR)
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
-    s.add_argument("--jobs", type=int, default=2, help="reports rendered in parallel (default 2)")
+    s.add_argument("--jobs", type=int, default=defaults.JOBS, help=f"reports rendered in parallel ({defaults.JOBS})")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("dictionary", help="write data/raw/README.md from pk2d/contract.yaml")
     s.add_argument("--check", action="store_true", help="only check that it is up to date")
     s.set_defaults(func=_cmd_dictionary)
     return p
+
+
+def _trace_file(command: str) -> Path:
+    folder = Path(tempfile.gettempdir()) / "pk2d-errors"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}-{command}.txt"
+    path.write_text(traceback.format_exc(), encoding="utf-8")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     except Pk2dError as exc:
         print(f"pk2d {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"pk2d {args.command}: interrupted; nothing half-written was kept. Run it again to continue.",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: one line, the trace in a file
+        where = _trace_file(args.command)
+        print(f"pk2d {args.command}: internal error ({type(exc).__name__}); this is a bug in pk2d, not in your data. "
+              f"The full trace is in {where}.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,6 +50,41 @@ class MissingInputError(Pk2dError):
         super().__init__(f"{needed_by} needs {self.path}, which does not exist.", fix=fix)
 
 
+class StaleRunError(Pk2dError):
+    """The run record no longer matches what it was made from (catalogue, inputs, code), or a stage
+    is missing or older than the stage before it. ``problems`` lists each mismatch in one line;
+    ``command`` brings the run up to date."""
+
+    def __init__(self, processed_dir, problems: list[str], command: str):
+        self.processed_dir = str(processed_dir)
+        self.problems = list(problems)
+        self.command = command
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"The run in {self.processed_dir} is out of date; no report is made from it:\n{lines}",
+                         fix=f"run `{command}` to bring the run up to date (`pk2d run` does every stage that is "
+                             "out of date, then the reports).")
+
+
+class RunLockedError(Pk2dError):
+    """Another pk2d process is writing the same folder (processed data or reports)."""
+
+    def __init__(self, folder, holder: str, what: str):
+        self.folder = str(folder)
+        self.holder = holder
+        super().__init__(f"{what} in {self.folder} is already running ({holder}); two at once would mix their files.",
+                         fix="wait until it has finished (it stops by itself), or write to another folder "
+                             "(--processed / --out).")
+
+
+class AreaNotFoundError(Pk2dError):
+    """A village, kecamatan or kabupaten code that the run has no estimate for."""
+
+    def __init__(self, kind: str, code: str, problem: str, *, fix: str):
+        self.kind = kind
+        self.code = "".join(ch for ch in str(code) if ch.isprintable())[:40]
+        super().__init__(f"{kind} {self.code}: {problem}", fix=fix)
+
+
 class ReportError(Pk2dError):
     """Rendering a report failed; carries the unit (village/district) and the cell."""
 

@@ -210,6 +210,20 @@ def discover(raw_dir) -> list[FilePair]:
     return pairs
 
 
+def input_files(raw_dir) -> list[Path]:
+    """The export files :func:`discover` pairs (what the clean stage reads), by name; none when the
+    folder holds no pair.
+
+    >>> [p.name for p in input_files("data/raw")][:1]  # doctest: +SKIP
+    ['SINTETIS_kotabaru_2024_putaran1_anggota.csv']
+    """
+    try:
+        pairs = discover(raw_dir)
+    except InputFileError:
+        return []
+    return sorted({p for pair in pairs for p in (pair.keluarga, pair.anggota)}, key=lambda p: p.name)
+
+
 # ----------------------------------------------------------------- reading ---
 @dataclass
 class RawTable:

@@ -1,16 +1,14 @@
 """pk2d.report and the report templates (notebooks/10_village_report, 11_district_report).
 
-One module fixture builds the processed folder from the shipped sample (clean ->
-index -> compare with few bootstrap/sensitivity runs); a second renders ONE
-village report (Pondok Labu, the sample's desa lokus) from the real template
-with ``render.render_units`` as HTML + PDF in Bahasa Indonesia, and as HTML in
-English. The data functions are checked against direct counts.
+The session's sample run (tests/conftest.py) is rendered once for Pondok Labu (the sample's desa lokus)
+from the real template, HTML + PDF in Bahasa Indonesia and HTML in English. The section data are checked
+against direct counts from the family scores (an independent path), never against what the report
+code produced.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +16,14 @@ import pandas as pd
 import pytest
 
 from pk2d import fmt, paths, render, report
-from pk2d.cleaning import clean
-from pk2d.errors import ReportError
-from pk2d.io import sha256_file
-from pk2d.pipeline import build_compare, build_index, load_scores
+from pk2d.errors import AreaNotFoundError
+from pk2d.pipeline import load_scores
 from pk2d.rawio import discover
+from pk2d.render import unit_paths
+from pk2d.report.sections import Unit
+from pk2d.report.tables import unit_digests
+from pk2d.store import open_run
+from pk2d.text import catalogue as texts
 from tests._pdf import pdf_pages
 
 PONDOK_LABU = "63.02.06.2012"
@@ -30,47 +31,43 @@ KOTABARU = "63.02"
 
 
 @pytest.fixture(scope="module")
-def processed(tmp_path_factory):
-    out = tmp_path_factory.mktemp("processed")
-    clean(paths.RAW_DIR, out, key=b"test-key")
-    build_index(out, catalogues=("ikk",))
-    build_compare(out, n_boot=199, n_runs=100)
-    return out
-
-
-@pytest.fixture(scope="module")
-def rendered(processed, tmp_path_factory):
-    """(html id, pdf path, UnitResult id, html en)."""
+def rendered(sample_run, tmp_path_factory):
+    """(html id, pdf path, UnitResult, html en) of Pondok Labu, round 1."""
     out_id = tmp_path_factory.mktemp("reports_id")
-    units = report.report_units(processed, villages=[PONDOK_LABU], round=1, district=False)
-    assert len(units) == 1 and units[0].template.name == report.VILLAGE_TEMPLATE
-    summary = render.render_units(units, out_dir=out_id, formats=("html", "pdf"), jobs=1, progress=False)
+    summary = report.build_reports(sample_run, out_id, villages=[PONDOK_LABU], round=1, jobs=1, progress=False)
     assert summary.ok, summary.text()
     res = summary.results[0]
-    p = render.unit_paths(units[0], out_id)
+    assert len(summary.results) == 1 and res.unit.template.name == "10_village_report.ipynb"
+    p = unit_paths(res.unit, out_id)
     out_en = tmp_path_factory.mktemp("reports_en")
-    units_en = report.report_units(processed, villages=[PONDOK_LABU], round=1, district=False, lang="en")
-    summary_en = render.render_units(units_en, out_dir=out_en, formats=("html",), jobs=1, progress=False)
+    summary_en = report.build_reports(sample_run, out_en, villages=[PONDOK_LABU], round=1, lang="en",
+                                      formats=("html",), jobs=1, progress=False)
     assert summary_en.ok, summary_en.text()
-    html_en = render.unit_paths(units_en[0], out_en)["html"].read_text(encoding="utf-8")
+    html_en = unit_paths(summary_en.results[0].unit, out_en)["html"].read_text(encoding="utf-8")
     return p["html"].read_text(encoding="utf-8"), p["pdf"], res, html_en
 
 
-def _desa_row(processed, code=PONDOK_LABU, rnd=1):
-    a = pd.read_parquet(processed / "areas.parquet")
+def _desa_row(run_dir, code=PONDOK_LABU, rnd=1):
+    a = open_run(run_dir).table("areas")
     return a[(a.catalogue == "ikk") & (a.level == "desa") & (a["round"] == rnd) & (a.code == code)].iloc[0]
 
 
+def _scores(run_dir, rnd=1, code=PONDOK_LABU):
+    s = load_scores("ikk", run_dir)
+    return s[(s.putaran == rnd) & (s.kode_desa == code)]
+
+
 def _visible_text(html: str) -> str:
-    """The page without its <style> block and tags (what a reader sees)."""
+    """The page without its <style> block, SVG figures and tags (what a reader sees)."""
     html = re.sub(r"<style.*?</style>", " ", html, flags=re.S)
+    html = re.sub(r"<svg.*?</svg>", " ", html, flags=re.S)
     return re.sub(r"<[^>]+>", " ", html)
 
 
 # --- the rendered village report -----------------------------------------------------------------
-def test_html_shows_index_with_decimal_comma_and_category(processed, rendered):
+def test_html_shows_index_with_decimal_comma_and_category(sample_run, rendered):
     html, _, _, _ = rendered
-    row = _desa_row(processed)
+    row = _desa_row(sample_run)
     value = fmt.number(row["index"], 2)  # '73,99'
     assert "," in value and value in html
     assert row["category_label"] in html
@@ -78,9 +75,9 @@ def test_html_shows_index_with_decimal_comma_and_category(processed, rendered):
     assert "Pondok Labu" in html and "<h1>" in html
 
 
-def test_english_report_uses_english_labels_and_decimal_point(processed, rendered):
+def test_english_report_uses_english_labels_and_decimal_point(sample_run, rendered):
     _, _, _, html_en = rendered
-    row = _desa_row(processed)
+    row = _desa_row(sample_run)
     assert fmt.number(row["index"], 2, "en") in html_en  # '73.99'
     assert fmt.number(row["index"], 2) not in _visible_text(html_en)
     assert row["category_label_en"] in html_en
@@ -88,15 +85,20 @@ def test_english_report_uses_english_labels_and_decimal_point(processed, rendere
     assert "Kualitas Legalitas dan Struktur" not in html_en and "Legality and Structure" in html_en
 
 
-def test_no_code_no_parameters_no_paths_in_the_report(processed, rendered):
+def test_no_code_no_parameters_no_paths_in_the_report(sample_run, rendered):
     html, _, _, html_en = rendered
     for page in (html, html_en):
-        for needle in ("import pk2d", "load_scores(", "village =", "village_report_data", "NBVAL_CHECK_OUTPUT",
-                       "processed_dir", "plt.show", "display(", "Traceback", "Warning", "<Axes", "<Figure"):
+        for needle in ("import pk2d", "load_scores(", "village =", "report.village(", "NBVAL_CHECK_OUTPUT",
+                       "processed_dir", "run_id", "plt.show", "display(", "Traceback", "Warning", "<Axes",
+                       "<Figure", "Fragment(", "Table("):
             assert needle not in page, needle
-        assert str(processed) not in page and str(paths.PROJECT_DIR) not in page
+        assert str(sample_run) not in page and str(paths.PROJECT_DIR) not in page
         assert not render.external_resources(page)
-        assert page.count("data:image/png;base64,") >= 3  # dimension profile, family distribution, league
+        svgs = re.findall(r"<svg\b[^>]*>", page)
+        assert len(svgs) == 3  # dimension profile, families, position
+        assert all('role="img"' in x and 'aria-label="' in x for x in svgs)
+        ids = re.findall(r'\bid="([^"]+)"', page)
+        assert len(ids) == len(set(ids))  # figures of one page never share an id
 
 
 def _raw_identifiers_and_names():
@@ -111,23 +113,34 @@ def _raw_identifiers_and_names():
     return ids, names
 
 
-def test_no_personal_identifiers_in_the_report(processed, rendered):
+def test_no_personal_identifiers_in_the_report(sample_run, rendered):
     html, _, _, html_en = rendered
     ids, names = _raw_identifiers_and_names()
     assert len(ids) > 10_000 and len(names) > 100
-    scores = load_scores("ikk", processed)
-    pseudonyms = set(scores["id_keluarga"])
+    pseudonyms = set(load_scores("ikk", sample_run)["id_keluarga"])
     for page in (html, html_en):
         assert not set(re.findall(r"(?<!\d)\d{16}(?!\d)", page)) & ids
         assert not [n for n in names if n in page]
         assert not [p for p in pseudonyms if p in page]  # pseudonymous family ids never reach a report
 
 
-def test_pdf_exists_with_several_pages(rendered):
+def test_report_tables_hold_no_family_level_data(sample_run):
+    run = open_run(sample_run)
+    pseudonyms = set(load_scores("ikk", run=run)["id_keluarga"])
+    names = [n.removesuffix(".parquet") for n in run.record("compare").outputs if n.startswith("report_")]
+    assert len(names) >= 15
+    for name in names:
+        t = run.table(name)
+        assert "id_keluarga" not in t.columns
+        for c in t.columns:
+            if t[c].dtype == object or str(t[c].dtype) in ("str", "string"):
+                assert not set(t[c].dropna().astype(str)) & pseudonyms, (name, c)
+
+
+def test_pdf_exists_is_short_tagged_and_timed(rendered):
     _, pdf, res, _ = rendered
     assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF")
-    assert res.pages is not None and res.pages >= 2
-    assert pdf_pages(pdf) >= 2
+    assert 2 <= res.pages <= 12 and pdf_pages(pdf) == res.pages
     assert set(res.timings) >= {"kernel_start", "execute", "html", "pdf", "total"}
 
 
@@ -145,59 +158,68 @@ def test_suppress_small_hides_value_and_n():
     assert report.suppress_small(f.assign(n=[5, 12, 30, 40]), "n", ["index"])["n"].tolist() == [5, 12, 30, 40]
 
 
-def test_village_report_suppresses_an_rt_with_fewer_than_5_families(processed, tmp_path):
-    work = tmp_path / "processed"
-    shutil.copytree(processed, work)
-    a = pd.read_parquet(work / "areas.parquet")
-    rts = a[(a.level == "rt") & (a.parent_code == PONDOK_LABU) & (a["round"] == 1) & (a.catalogue == "ikk")]
-    target = rts.index[0]
-    a.loc[target, "n_families"] = 3
-    a.loc[target, "index"] = 12.3456
-    a.to_parquet(work / "areas.parquet", index=False)
-    R = report.village_report_data(work, PONDOK_LABU, 1)
+def _patched(run_dir, code, rnd, **tables) -> report.VillageReport:
+    """A village report whose unit sees changed rows of some report tables (the run is not touched)."""
+    run = open_run(run_dir)
+    u = Unit(run, "desa", code, rnd, run.catalogue("ikk"), "id")
+    for name, fn in tables.items():
+        u._cache[name] = fn(u.rows(name).copy())
+    return report.VillageReport(u)
+
+
+def test_village_report_suppresses_an_rt_with_fewer_than_5_families(sample_run):
+    def small(rt):
+        rt.loc[0, "n_families"], rt.loc[0, "index"] = 3, 12.3456
+        return rt
+
+    R = _patched(sample_run, PONDOK_LABU, 1, report_rt=small)
+    target = R.unit.rows("report_rt").loc[0, "name"]
     frame = R.rt.frame
-    row = frame[frame["RT"] == a.loc[target, "name"]].iloc[0]
+    row = frame[frame["RT"] == target].iloc[0]
     assert row["n"] == "<5" and row["Indeks"] == "<5"
     html = R.rt.html()
     assert "12,35" not in html and ">3<" not in html
     assert (frame["n"] == "<5").sum() == 2  # with its secondary suppression
 
 
-# --- data functions against direct counts ---------------------------------------------------------
-def test_family_category_counts_match_direct_count(processed):
-    R = report.village_report_data(processed, PONDOK_LABU, 1)
-    s = load_scores("ikk", processed)
-    s = s[(s.putaran == 1) & (s.kode_desa == PONDOK_LABU)]
+# --- section data against direct counts ---------------------------------------------------------
+def test_family_category_counts_match_direct_count(sample_run):
+    R = report.village(PONDOK_LABU, round=1, processed_dir=sample_run)
+    s = _scores(sample_run)
     direct = s["kategori"].astype("float64").value_counts()
     data = R.family_categories.data.set_index("code")
     for code in (1, 2, 3):
         assert data.loc[code, "n"] == int(direct.get(float(code), 0))
     assert data["n"].sum() == len(s) == R.n_families
     assert abs(data["share"].sum() - 100) < 1e-9
-    labels = set(R.family_categories.frame["Kategori"])
-    assert {"Baik", "Sedang", "Rendah", "Jumlah"} <= labels
+    assert {"Baik", "Sedang", "Rendah", "Jumlah"} <= set(R.family_categories.frame["Kategori"])
+    hist = R.unit.rows("report_family_hist")  # the figure's counts: every scored family once
+    assert hist["n"].sum() == s["indeks"].notna().sum()
+    direct_bin = int(((s["indeks"] >= 70) & (s["indeks"] < 72)).sum())
+    assert int(hist.loc[hist["low"] == 70, "n"].sum()) == direct_bin
 
 
-def test_indicator_table_counts_and_marks(processed):
-    R = report.village_report_data(processed, PONDOK_LABU, 1)
-    s = load_scores("ikk", processed)
-    s = s[(s.putaran == 1) & (s.kode_desa == PONDOK_LABU)]
+def test_indicator_table_counts_and_marks(sample_run):
+    R = report.village(PONDOK_LABU, round=1, processed_dir=sample_run)
+    s = _scores(sample_run)
     d = R.indicators.data.set_index("indicator")
     for ind in ("L1", "F3", "E6", "B6"):
         v = s[ind].astype("float64")
         assert d.loc[ind, "n_applicable"] == v.notna().sum()
         assert d.loc[ind, "families_not_met"] == (v == 0).sum()
         assert abs(d.loc[ind, "share"] - 100 * v.mean()) < 1e-9
+    kab = load_scores("ikk", sample_run).query("putaran == 1")
+    assert abs(d.loc["E6", "kab_share"] - 100 * kab["E6"].astype("float64").mean()) < 1e-9
     marks = dict(zip(R.indicators.frame["Kode"], R.indicators.frame["Tanda"]))
     for ind, share in d["share"].items():
         expected = "● baik" if share >= 80 else "◐ sedang" if share >= 60 else "○ perlu perhatian"
         assert marks[ind] == expected
 
 
-def test_agency_workload_equals_sum_of_priorities(processed):
-    D = report.district_report_data(processed, KOTABARU, 1)
-    pri = pd.read_parquet(processed / "compare" / "priorities.parquet")
-    pri = pri[pri["round"] == 1]
+def test_agency_workload_equals_sum_of_priorities(sample_run):
+    D = report.district(KOTABARU, round=1, processed_dir=sample_run)
+    pri = open_run(sample_run).table("priorities")
+    pri = pri[(pri["round"] == 1) & (pri["catalogue"] == "ikk")]
     wl = D.workload.data.set_index("agency")
     direct = pri.groupby("agency")["families_affected"].sum()
     assert wl["families_affected"].sum() == pri["families_affected"].sum()
@@ -206,94 +228,124 @@ def test_agency_workload_equals_sum_of_priorities(processed):
         assert wl.loc[agency, "n_villages"] == pri.loc[pri.agency == agency, "kode_desa"].nunique()
 
 
-def test_village_plan_counts_only(processed):
-    R = report.village_report_data(processed, PONDOK_LABU, 1)
-    plan = pd.read_parquet(processed / "compare" / "agency_plan.parquet")
-    plan = plan[(plan["round"] == 1) & (plan.kode_desa == PONDOK_LABU)]
-    assert R.agency_plan.data["families_affected"].sum() == plan["families_affected"].sum()
+def test_village_plan_counts_only(sample_run):
+    R = report.village(PONDOK_LABU, round=1, processed_dir=sample_run)
+    s = _scores(sample_run)
+    pri = R.weaknesses.data
+    for r in pri.itertuples():  # families affected = applicable families not meeting it, counted directly
+        assert r.families_affected == int((s[r.indicator].astype("float64") == 0).sum())
+    assert R.plan.data["families_affected"].sum() == pri["families_affected"].sum()
     assert list(R.weaknesses.frame["Prioritas"]) == [str(i) for i in range(1, len(R.weaknesses) + 1)]
 
 
-def test_position_change_and_did(processed):
-    R1 = report.village_report_data(processed, PONDOK_LABU, 1)
-    league = pd.read_parquet(processed / "compare" / "league.parquet")
-    me = league[(league["round"] == 1) & (league.code == PONDOK_LABU)].iloc[0]
+def test_position_change_and_did(sample_run):
+    R1 = report.village(PONDOK_LABU, round=1, processed_dir=sample_run)
+    league = open_run(sample_run).table("league")
+    lg = league[(league["round"] == 1) & (league["catalogue"] == "ikk")]
+    me = lg[lg.code == PONDOK_LABU].iloc[0]
     assert f"peringkat <strong>{int(me['rank'])}</strong>" in R1.position_intro
     assert f"antara {int(me['rank_low'])} dan {int(me['rank_high'])}" in R1.position_intro
+    kec = lg[lg["kode_kecamatan"] == me["kode_kecamatan"]]
+    assert sorted(R1.position.data["code"]) == sorted(kec["code"])  # the kecamatan's villages, not all 12
     assert R1.change is None and R1.did is None and "Belum ada putaran sebelumnya" in R1.change_intro
-    R2 = report.village_report_data(processed, PONDOK_LABU, 2, lang="en")
-    assert R2.change is not None and R2.did is not None
+    R2 = report.village(PONDOK_LABU, processed_dir=sample_run, lang="en")  # the latest round: 2
+    assert R2.round == 2 and R2.change is not None and R2.did is not None
     assert "Assumptions, in plain words" in R2.did and "model interval" in R2.did
+    s = load_scores("ikk", sample_run)
+    pl = s[s.kode_desa == PONDOK_LABU]
+    idx = R2.change.data.query("component_id == 'indeks'").iloc[0]
+    direct = pl.loc[pl.putaran == 2, "indeks"].mean() - pl.loc[pl.putaran == 1, "indeks"].mean()
+    assert abs(idx["change"] - direct) < 1e-9
 
 
-def test_district_report_data(processed):
-    D = report.district_report_data(processed, KOTABARU, 1)
-    a = pd.read_parquet(processed / "areas.parquet")
+def test_district_report_data(sample_run):
+    D = report.district(KOTABARU, round=1, processed_dir=sample_run)
+    a = open_run(sample_run).table("areas")
     a = a[(a.catalogue == "ikk") & (a["round"] == 1)]
     kab = a[(a.level == "kabupaten") & (a.code == KOTABARU)].iloc[0]
     n_desa = (a.level == "desa").sum()
     assert D.check == f"{n_desa} desa; {kab['name']}: IKK {fmt.number(kab['index'], 2)} ({kab['category_label']})"
     assert D.category_counts["n_villages"].sum() == n_desa
-    assert len(D.heat) == n_desa + 1 and "background:" in D.heat.html()
+    assert len(D.heat) == n_desa + 1 and "heat-" in D.heat.html()
     assert len(D.league) == n_desa
+    desa = a[a.level == "desa"].set_index("code")
+    heat = D.heat.data.set_index("code")
+    for code in desa.index[:3]:
+        assert abs(heat.loc[code, "indeks"] - desa.loc[code, "index"]) < 1e-9
 
 
-def test_index_rows_and_index_page(processed, tmp_path):
-    rows = report.index_rows(processed, 1)
-    assert len(rows) == 12 and {r["code"] for r in rows} >= {PONDOK_LABU}
+def test_index_rows_and_index_page(sample_run, tmp_path):
+    run = open_run(sample_run)
+    rows, kabs = report.index_rows(run, round=1)
+    assert len(rows) == 12 and {r["code"] for r in rows} >= {PONDOK_LABU} and kabs[0]["code"] == KOTABARU
     pl = next(r for r in rows if r["code"] == PONDOK_LABU)
-    assert pl["kecamatan"] == "Pamukan Selatan" and pl["n"] == _desa_row(processed)["n_families"]
+    assert pl["kecamatan"] == "Pamukan Selatan" and pl["n"] == _desa_row(sample_run)["n_families"]
     page = render.write_index(rows, tmp_path, lang="id").read_text(encoding="utf-8")
     assert fmt.number(pl["index"], 2) in page
 
 
-def test_provenance(processed):
+def test_provenance_comes_from_the_run_record(sample_run):
+    R = report.village(PONDOK_LABU, round=1, processed_dir=sample_run)
     fixed = dt.datetime(2024, 7, 10, 1, 5, tzinfo=dt.timezone.utc)
-    prov = report.provenance(processed, "ikk", {"village": PONDOK_LABU, "processed_dir": str(processed)}, now=fixed)
+    prov = R.provenance({"village": PONDOK_LABU, "processed_dir": str(sample_run), "run_id": "x"}, now=fixed)
+    run = open_run(sample_run)
     assert prov["rendered_text"] == "10 Juli 2024 pukul 09.05 WITA"
-    assert prov["data_files"]["families.parquet"] == sha256_file(processed / "families.parquet")
-    assert set(prov["data_files"]) == {"families.parquet", "members.parquet", "scores.parquet"}
-    assert prov["git_commit"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}", prov["git_commit"])
-    assert prov["parameters"] == {"village": PONDOK_LABU}  # folders of the analyst's machine are left out
-    assert len(prov["catalogue"]["sha256"]) == 64
-    en = report.provenance(processed, "ikk", {}, lang="en", now=fixed)
+    assert prov["run_id"] == run.id
+    assert prov["data_files"]["families.parquet"] == run.record("clean").sha256("families.parquet")
+    assert prov["catalogue"]["sha256"] == run.settings("index")["catalogues"]["ikk"]["sha256"]
+    assert (prov["seed"], prov["n_boot"], prov["n_runs"]) == (run.settings("compare")["seed"], 99, 50)
+    assert prov["parameters"] == {"village": PONDOK_LABU}  # folders and run ids of the machine are left out
+    en = R.provenance({}, now=fixed)
+    assert en["rendered_text"] == "10 Juli 2024 pukul 09.05 WITA"
+    en = report.village(PONDOK_LABU, round=1, processed_dir=sample_run, lang="en").provenance({}, now=fixed)
     assert en["rendered_text"] == "10 July 2024 at 09:05 WITA"
 
 
-def test_unknown_village_is_a_clear_error(processed):
-    with pytest.raises(ReportError, match="no ikk estimate"):
-        report.village_report_data(processed, "63.02.99.9999", 1)
+def test_unknown_village_is_a_clear_error(sample_run):
+    with pytest.raises(AreaNotFoundError, match="no ikk estimate") as info:
+        report.village("63.02.99.9999", round=1, processed_dir=sample_run)
+    assert info.value.exit_code == 2 and PONDOK_LABU[:5] in str(info.value)
 
 
-def test_labels_complete_in_both_languages():
-    assert set(report.LABELS["id"]) == set(report.LABELS["en"])
-    assert set(report.RULE_TEXT["id"]) == set(report.RULE_TEXT["en"])
-    assert np.all([isinstance(v, str) and v for v in report.LABELS["en"].values()])
+def test_texts_complete_in_both_languages_without_html():
+    cat = texts()
+    assert len(cat) > 200
+    for key, pair in cat.items():
+        assert pair["id"].strip() and pair["en"].strip(), key
+        assert not re.search(r"<[a-zA-Z/][^>]*>", pair["id"] + pair["en"]), key
 
 
-def test_sample_design_shows_intervals_not_the_census_mark(processed, tmp_path):
-    """With a weighted sample, estimates carry their 95% CI (here faked on a copy of the outputs)."""
-    work = tmp_path / "processed"
-    shutil.copytree(processed, work)
-    for name, value in (("areas.parquet", "index"), ("area_components.parquet", "estimate")):
-        f = pd.read_parquet(work / name)
-        f["census"] = False
-        f["se"] = 1.0
-        f["ci_low"], f["ci_high"] = f[value] - 1.96, f[value] + 1.96
-        f.to_parquet(work / name, index=False)
-    R = report.village_report_data(work, PONDOK_LABU, 1)
+def test_sample_design_shows_intervals_not_the_census_mark(sample_run):
+    """With a weighted sample, estimates carry their 95% CI (here faked on the unit's rows)."""
+    def sample(df):
+        df["census"] = False
+        if "index" in df and "ci_low" in df:
+            df["ci_low"], df["ci_high"] = df["index"] - 1.96, df["index"] + 1.96
+        if "estimate" in df:
+            df["ci_low"], df["ci_high"] = df["estimate"] - 1.96, df["estimate"] + 1.96
+        if "share" in df:
+            df["ci_low"], df["ci_high"] = df["share"] - 1.96, df["share"] + 1.96
+        return df
+
+    R = _patched(sample_run, PONDOK_LABU, 1, report_facts=sample, report_dimensions=sample,
+                 report_indicators=sample, report_rt=sample)
     low, high = fmt.number(R.index - 1.96, 2), fmt.number(R.index + 1.96, 2)
     assert "sensus" not in R.summary and low in R.summary and high in R.summary
-    assert "SK 95%" in R.indicators.frame.columns and "SK 95%" in R.dimensions.frame.columns
+    assert "SK 95%" in R.indicators.frame.columns and any(c.startswith("SK 95%") for c in R.dimensions.frame.columns)
     assert "sampel" in R.header.html()
 
 
-def test_report_without_compare_outputs_computes_the_ranking(processed, tmp_path):
-    """A village outside the compared kabupaten (here: no compare/ at all) still gets its ranking
-    and action plan; the sensitivity analysis is then reported as not available."""
-    work = tmp_path / "processed"
-    shutil.copytree(processed, work, ignore=shutil.ignore_patterns("compare"))
-    R = report.village_report_data(work, PONDOK_LABU, 1)
-    assert len(R.position) == 12 and len(R.weaknesses) >= 1
-    assert "belum tersedia" in R.methodology
-    assert not R.focus and R.did is None
+def test_digests_change_only_for_the_units_whose_rows_changed(sample_run):
+    run = open_run(sample_run)
+    names = [n.removesuffix(".parquet") for n in run.record("compare").outputs if n.startswith("report_")]
+    tables = {n: run.table(n) for n in names}
+    units = tables["report_units"]
+    before = pd.Series(unit_digests(tables, units), index=units["unit"] + "/" + units["round"].astype(str))
+    assert before.is_unique
+    t = tables["report_indicators"].copy()
+    hit = (t["unit"] == PONDOK_LABU) & (t["round"] == 1) & (t["indicator"] == "E6")
+    t.loc[hit, "n_not_met"] += 1
+    after = pd.Series(unit_digests({**tables, "report_indicators": t}, units), index=before.index)
+    changed = sorted(before.index[before != after])
+    assert changed == [f"{PONDOK_LABU}/1"]
+    assert np.array_equal(unit_digests(tables, units), before.to_numpy())  # deterministic

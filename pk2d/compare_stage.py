@@ -1,0 +1,132 @@
+"""The compare stage over the whole run: every catalogue, kabupaten, round and desa lokus.
+
+:func:`compute` runs the statistics of :mod:`pk2d.compare` and
+:mod:`pk2d.audit` per kabupaten and round, the change between consecutive
+rounds and the difference-in-differences of every desa lokus, then the
+per-unit report tables (:mod:`pk2d.report.tables`), and writes them through
+the stage writer of :func:`pk2d.pipeline.build_compare`. Every table has the
+columns ``catalogue`` and ``kabupaten`` (and ``round`` where it belongs to one).
+
+Random draws: each (kabupaten, round) has its own stream
+``numpy.random.default_rng([seed, kabupaten number, round])``, so results for
+one kabupaten do not depend on which other kabupaten are in the run.
+
+>>> stream(20240710, "63.02", 2)
+[20240710, 6302, 2]
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from . import audit as au
+from . import compare as cp
+
+TABLES = ("league", "focus_vs", "pairs", "gaps", "priorities", "strengths", "agency_plan", "intervention_families",
+          "sensitivity", "sensitivity_drivers", "reliability", "indicator_audit", "change", "did")
+#: published in the analysts' workbook (never the family ids)
+WORKBOOK = ("league", "focus_vs", "gaps", "priorities", "strengths", "agency_plan", "sensitivity",
+            "sensitivity_drivers", "reliability", "indicator_audit", "change", "did")
+
+
+def stream(seed: int, kabupaten: str, round: int) -> list[int]:
+    """The random stream of one kabupaten and round (``numpy.random.default_rng`` accepts the list)."""
+    return [int(seed), int("".join(ch for ch in str(kabupaten) if ch.isdigit()) or 0), int(round)]
+
+
+def _lokus_in(lokus: pd.DataFrame, kabupaten: str) -> list[str]:
+    return list(dict.fromkeys(lokus.loc[lokus["kode_kabupaten"] == kabupaten, "kode_desa"]))
+
+
+def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int, seed: int,
+            progress: bool = False) -> None:
+    """Compute every comparison table and the report tables; write them with ``writer``."""
+    from .io import write_excel
+    from .pipeline import load_scores
+    from .report import tables as rtables
+
+    frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    audit: dict = {"catalogues": {}}
+    scores_by_cat = {}
+    for cat in cats:
+        scores = load_scores(cat.id, run=run)
+        scores_by_cat[cat.id] = scores
+        audit["catalogues"][cat.id] = {}
+        for kab, s in scores.groupby("kode_kabupaten", sort=True):
+            s = s.reset_index(drop=True)
+            rounds = sorted(int(r) for r in s["putaran"].unique())
+            focus = [f for f in _lokus_in(lokus, kab) if f in set(s["kode_desa"])]
+            kab_audit = audit["catalogues"][cat.id][kab] = {}
+
+            def add(name, df, rnd=None):
+                df = df.assign(catalogue=cat.id, kabupaten=kab)
+                frames[name].append(df if rnd is None else df.assign(round=int(rnd)))
+
+            for rnd in rounds:
+                rs = stream(seed, kab, rnd)
+                sr = s[s["putaran"] == rnd]
+                add("league", cp.league_table(s, cat, round=rnd, n_boot=n_boot, seed=rs), rnd)
+                for f in focus:
+                    if f in set(sr["kode_desa"]):
+                        add("focus_vs", cp.focus_comparison(s, cat, focus=f, round=rnd).assign(focus=f), rnd)
+                add("pairs", cp.village_model(s, round=rnd), rnd)
+                add("gaps", cp.indicator_gaps(s, cat, round=rnd), rnd)
+                pri, strong, plan = cp.action_plan(s, cat, round=rnd)
+                add("priorities", pri, rnd)
+                add("strengths", strong, rnd)
+                add("agency_plan", plan, rnd)
+                add("intervention_families", cp.intervention_families(s, pri, round=rnd), rnd)
+                sens = au.sensitivity(s, cat, round=rnd, n_runs=n_runs, seed=rs)
+                add("sensitivity", sens.summary, rnd)
+                add("sensitivity_drivers", sens.drivers, rnd)
+                rel = au.reliability(sr, cat).assign(n_families=len(sr))
+                add("reliability", rel, rnd)
+                st = au.structure(sr, cat)
+                add("indicator_audit", st["indicators"], rnd)
+                kab_audit[str(rnd)] = {
+                    "pca": st["pca"].head(5).to_dict(orient="records"),
+                    "flags": st["indicators"].query("flags != ''")[["indicator", "flags"]].to_dict(orient="records"),
+                    "sensitivity_settings": sens.settings}
+            for before, after in zip(rounds, rounds[1:]):
+                add("change", cp.change_over_rounds(s, cat, before=before, after=after).assign(before_round=before),
+                    after)
+                treated = set(focus)
+                for f in focus:
+                    pair = s[s["putaran"].isin([before, after])]
+                    if set(pair.loc[pair["kode_desa"] == f, "putaran"]) != {before, after}:
+                        continue  # the focus village lacks one of the two rounds
+                    pair = pair[(pair["kode_desa"] == f) | ~pair["kode_desa"].isin(treated)]
+                    if pair.loc[pair["kode_desa"] != f, "kode_desa"].nunique() < 1:
+                        continue  # no comparison village
+                    rows = [{"component_id": "indeks", **cp.difference_in_differences(pair, focus=f, before=before,
+                                                                                        after=after)}]
+                    rows += [{"component_id": d.id, **cp.difference_in_differences(
+                        pair, focus=f, before=before, after=after, column=f"dim_{d.id}")} for d in cat.dimensions]
+                    did = pd.DataFrame(rows).drop(columns=["assumptions_id", "assumptions_en"], errors="ignore")
+                    add("did", did.assign(before_round=before), after)
+    out = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items() if parts}
+    for name in TABLES:  # every table exists, possibly empty (one round: no change, no DiD)
+        out.setdefault(name, pd.DataFrame({"catalogue": pd.Series(dtype="str"),
+                                           "kabupaten": pd.Series(dtype="str"),
+                                           "round": pd.Series(dtype="int64")}))
+    for name, df in out.items():
+        writer.write_parquet(f"{name}.parquet", _tidy(df))
+    writer.write_json("audit.json", audit)
+    for name, df in rtables.build(run, cats, scores_by_cat, out, lokus).items():
+        writer.write_parquet(f"{name}.parquet", df)
+    write_excel({name: out[name] for name in WORKBOOK if len(out[name]) < 1_000_000},
+                writer.path("compare.xlsx"))
+
+
+def _tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """catalogue, kabupaten, round first; object columns of mixed content as strings (Parquet-safe)."""
+    front = [c for c in ("catalogue", "kabupaten", "round") if c in df.columns]
+    df = df[front + [c for c in df.columns if c not in front]]
+    for c in df.columns:
+        if df[c].dtype == object:
+            kinds = {type(v) for v in df[c].dropna()}
+            if len(kinds) > 1:
+                df[c] = df[c].map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return df.reset_index(drop=True)

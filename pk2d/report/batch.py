@@ -1,0 +1,124 @@
+"""Which reports exist in a run, and rendering them: village and district reports and the index page.
+
+:func:`report_units` lists the :class:`~pk2d.render.unit.ReportUnit` of a run
+(from its ``report_units`` table, with each unit's data digest), and
+:func:`build_reports` renders them with :func:`pk2d.render.batch.render_units`
+on the run it opened and pinned: every report of a batch comes from that one
+run, verified against its recorded hashes, even if a stage commits a newer
+run meanwhile.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from .. import defaults, paths
+from ..errors import AreaNotFoundError, ReportError
+from ..store import Run, open_run, pinned
+from ..text import lang_of, t
+
+VILLAGE_TEMPLATE = "10_village_report.ipynb"
+DISTRICT_TEMPLATE = "11_district_report.ipynb"
+
+
+def reports_dir(lang: str = "id") -> Path:
+    """Default output folder: ``reports/`` for Bahasa Indonesia, ``reports/en/`` for English."""
+    return paths.REPORTS_DIR if lang_of(lang) == "id" else paths.REPORTS_DIR / "en"
+
+
+def _units_table(run: Run, catalogue, rnd: int):
+    cat = run.catalogue(catalogue)
+    return cat, run.table("report_units", filters=[("catalogue", "==", cat.id), ("round", "==", rnd)])
+
+
+def report_units(run: Run, *, villages: Sequence[str] | None = None, kabupaten: str | None = None,
+                 round: int | None = None, catalogue=None, lang: str = defaults.LANG, district: bool = True,
+                 notebooks_dir: str | Path | None = None) -> list:
+    """The report units of ``run`` for one round (default: the latest) and catalogue: the named
+    ``villages`` (or every village, of ``kabupaten`` when given) and, with ``district``, their kabupaten."""
+    from ..render.unit import ReportUnit
+
+    rnd = run.round_or_latest(round)
+    cat, u = _units_table(run, catalogue, rnd)
+    nb_dir = Path(notebooks_dir) if notebooks_dir else paths.NOTEBOOKS_DIR
+    desa = u[u["kind"] == "desa"].sort_values("unit")
+    if villages:
+        wanted = [str(x).strip() for x in villages]
+        missing = [x for x in wanted if x not in set(desa["unit"])]
+        if missing:
+            raise AreaNotFoundError("desa", ", ".join(missing), f"not surveyed in round {rnd} ({cat.id})",
+                                    fix="Use the 10-digit village codes that `pk2d index` lists, e.g. "
+                                        f"{', '.join(desa['unit'].head(3)) or '-'}.")
+        desa = desa[desa["unit"].isin(wanted)]
+    elif kabupaten:
+        desa = desa[desa["kabupaten"] == kabupaten]
+        if desa.empty:
+            raise AreaNotFoundError("kabupaten", kabupaten, f"has no surveyed village in round {rnd} ({cat.id})",
+                                    fix="Use a kabupaten code such as 63.02.")
+    base = {"round": rnd, "catalogue": cat.id, "lang": lang_of(lang), "processed_dir": str(run.processed_dir),
+            "run_id": run.id}
+    units = [ReportUnit("desa", r.unit, str(r.name), nb_dir / VILLAGE_TEMPLATE, {"village": r.unit, **base},
+                        digest=str(r.digest)) for r in desa.itertuples(index=False)]
+    if district:
+        kabs = u[(u["kind"] == "kabupaten") & u["unit"].isin(set(desa["kabupaten"]))].sort_values("unit")
+        units += [ReportUnit("kabupaten", r.unit, str(r.name), nb_dir / DISTRICT_TEMPLATE,
+                             {"kabupaten": r.unit, **base}, digest=str(r.digest)) for r in kabs.itertuples(index=False)]
+    return units
+
+
+def index_rows(run: Run, *, round: int | None = None, catalogue=None, lang: str = defaults.LANG,
+               kabupaten: str | None = None) -> tuple[list[dict], list[dict]]:
+    """(village rows, district rows) for :func:`pk2d.render.index_page.write_index`."""
+    rnd = run.round_or_latest(round)
+    cat, u = _units_table(run, catalogue, rnd)
+    labels = {c.code: c.label(lang_of(lang)) for c in cat.categories["area"]}
+    desa = u[u["kind"] == "desa"].sort_values("unit")
+    if kabupaten:
+        desa = desa[desa["kabupaten"] == kabupaten]
+    rows = [{"code": r.unit, "name": str(r.name), "kecamatan": str(r.kecamatan_name), "kabupaten": str(r.kabupaten),
+             "index": float(r.index), "category": labels.get(int(r.category), ""), "n": int(r.n_families)}
+            for r in desa.itertuples(index=False)]
+    kabs = u[u["kind"] == "kabupaten"].sort_values("unit")
+    return rows, [{"code": r.unit, "name": str(r.name)} for r in kabs.itertuples(index=False)]
+
+
+def build_reports(processed_dir=None, out_dir=None, *, villages: Sequence[str] | None = None,
+                  kabupaten: str | None = None, round: int | None = None, catalogue=None,
+                  lang: str = defaults.LANG, formats: Sequence[str] = defaults.FORMATS, jobs: int = defaults.JOBS,
+                  force: bool = False, retry_failed: bool = False, all_units: bool = False, district: bool | None = None,
+                  progress: bool = True, notebooks_dir: str | Path | None = None, pdf_engine: str = "auto",
+                  kernel_mode: str = "auto"):
+    """Render village and district reports of the current run and write ``out_dir/index.html``.
+
+    The run is opened with every check (a catalogue edited after indexing, changed raw inputs or
+    code stop here with :class:`~pk2d.errors.StaleRunError` and the command to run) and pinned for
+    the batch. ``villages=None`` with ``all_units`` renders every village of the round (of
+    ``kabupaten`` when given) and their district reports. Returns the
+    :class:`~pk2d.render.results.RenderSummary`; the index page is written also when the batch is
+    interrupted.
+    """
+    from ..render.batch import render_units
+    from ..render.index_page import write_index
+
+    if not villages and not all_units and not kabupaten:
+        raise ReportError("batch", "no report asked for", fix="Name villages (--village CODE) or use --all.")
+    pdir = Path(processed_dir) if processed_dir else paths.PROCESSED_DIR
+    lang = lang_of(lang)
+    out = Path(out_dir) if out_dir else reports_dir(lang)
+    run = open_run(pdir, deep=True)
+    with pinned(run):
+        run.check(deep=False)  # the generations are still there now that they are pinned
+        rnd = run.round_or_latest(round)
+        units = report_units(run, villages=villages, kabupaten=kabupaten, round=rnd, catalogue=catalogue, lang=lang,
+                             district=(not villages) if district is None else district, notebooks_dir=notebooks_dir)
+        return render_units(units, out_dir=out, formats=formats, jobs=jobs, force=force, retry_failed=retry_failed,
+                            progress=progress, pdf_engine=pdf_engine, kernel_mode=kernel_mode,
+                            preload=("pk2d.report.sections:preload", str(run.processed_dir), run.id),
+                            on_done=lambda _: _index(run, out, rnd, catalogue, lang, write_index))
+
+
+def _index(run, out, rnd, catalogue, lang, write_index) -> None:
+    cat = run.catalogue(catalogue)
+    rows, kabs = index_rows(run, round=rnd, catalogue=catalogue, lang=lang)
+    note = f"{cat.name(lang)} · {t('index_page.round', lang)} {rnd} · {cat.note_en if lang == 'en' else cat.note_id}"
+    write_index(rows, out, districts=kabs, lang=lang, note=note)

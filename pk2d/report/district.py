@@ -1,0 +1,268 @@
+"""The district (kabupaten) report: the league of all its villages, categories, dimensions per
+village, the villages needing attention and the agencies' workload, read from the run.
+
+>>> D = district("63.02")  # doctest: +SKIP
+>>> print(D.check)  # doctest: +SKIP
+12 desa; Kabupaten Kotabaru: IKK 74,67 (Cukup Responsif Gender dan Hak Anak)
+"""
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .. import defaults
+from ..catalogue import agency_name
+from ..fmt import count, number, period_text, signed, span
+from .display import Fragment, Table
+from .sections import (Unit, cutoff_rule, fact_table, methodology, open_unit, provenance, provenance_table, quality,
+                       summary_context)
+
+#: shading of the dimension table: lower bound, CSS class (darker = lower; the numbers stay printed)
+HEAT_BINS = ((80, "heat-1"), (70, "heat-2"), (60, "heat-3"), (50, "heat-4"), (-math.inf, "heat-5"))
+
+
+def heat_class(value) -> str:
+    """The shading class of a value (0-100).
+
+    >>> heat_class(85), heat_class(64.9), heat_class(float("nan"))
+    ('heat-1', 'heat-3', '')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return next(c for lower, c in HEAT_BINS if value >= lower)
+
+
+def district(code: str, *, round: int | None = None, catalogue=None, lang: str = defaults.LANG, processed_dir=None,
+             run_id: str | None = None) -> "DistrictReport":
+    """The report of kabupaten ``code`` (round: the latest of the run by default)."""
+    return DistrictReport(open_unit("kabupaten", code, round=round, catalogue=catalogue, lang=lang,
+                                    processed_dir=processed_dir, run_id=run_id))
+
+
+class DistrictReport:
+    """Every section of one district report."""
+
+    def __init__(self, unit: Unit):
+        self.unit = u = unit
+        f = u.facts
+        self.code, self.round, self.lang = u.code, u.round, u.lang
+        self.name = str(f["name"])
+        self.n_villages = int(f["n_villages"])
+        self.n_families = int(f["n_families"])
+        self.census = bool(f["census"])
+        self.index = float(f["index"])
+        self.category_label = u.category_label(f["category"])
+
+    @cached_property
+    def title(self) -> Fragment:
+        return self.unit.fragment("title", key="report.title_district", name=self.name)
+
+    @cached_property
+    def header(self) -> Table:
+        u, f = self.unit, self.unit.facts
+        year = "-" if pd.isna(f["year"]) else int(f["year"])
+        return fact_table([
+            (u.L("h_kabupaten"), f"{self.name} ({self.code})"),
+            (u.L("h_round"), u.L("h_round_value", round=self.round, year=year)),
+            (u.L("h_period"), period_text(f["period_start"], f["period_end"], self.lang)),
+            (u.L("h_villages"), count(f["n_villages"], self.lang)),
+            (u.L("h_kecamatans"), count(f["n_kecamatan"], self.lang)),
+            (u.L("h_families"), count(f["n_families"], self.lang)),
+            (u.L("h_design"), u.L("census_design") if self.census else u.L("sample_design"))])
+
+    @cached_property
+    def summary(self) -> Fragment:
+        u, f = self.unit, self.unit.facts
+        ctx = summary_context(u, f, self.name)
+        ctx["extra"] = u.L("dist_intro", round=self.round, year=ctx["year"], n=count(f["n_villages"], self.lang),
+                           k=count(f["n_kecamatan"], self.lang), f=count(f["n_families"], self.lang))
+        return u.fragment("summary", **ctx)
+
+    @cached_property
+    def check(self) -> str:
+        return self.unit.L("check_district", n=self.n_villages, name=self.name,
+                           index_name=self.unit.catalogue.id.upper(), value=number(self.index, 2, self.lang),
+                           category=self.category_label)
+
+    # --- league -----------------------------------------------------------------------------------
+    @cached_property
+    def league_data(self) -> pd.DataFrame:
+        return self.unit.rows("report_league").sort_values(["rank", "code"]).reset_index(drop=True)
+
+    @cached_property
+    def league_intro(self) -> Fragment:
+        key = "pos_note" if len(self.league_data) else "pos_missing"
+        return self.unit.fragment("intro", key="report.s_league", text=self.unit.L(key))
+
+    @cached_property
+    def league(self) -> Table:
+        u, lg, lang = self.unit, self.league_data, self.lang
+        if lg.empty:
+            return Table(pd.DataFrame())
+        frame = pd.DataFrame({
+            u.L("col_rank"): [str(int(r)) for r in lg["rank"]],
+            u.L("col_rank_int"): [f"{int(a)}–{int(b)}" for a, b in zip(lg["rank_low"], lg["rank_high"])],
+            u.L("col_village"): lg["name"].astype(str).to_numpy(),
+            u.L("col_kec"): lg["kecamatan_name"].astype(str).to_numpy(),
+            u.L("col_n"): [count(x, lang) for x in lg["n_families"]],
+            u.L("col_index"): [number(x, 2, lang) for x in lg["index"]],
+            u.L("col_interval"): [span(a, b, 2, lang) for a, b in zip(lg["ci_low"], lg["ci_high"])],
+            u.L("col_category"): [u.category_label(c) for c in lg["category"]]})
+        return Table(frame, numeric=(u.L("col_rank"), u.L("col_rank_int"), u.L("col_n"), u.L("col_index"),
+                                     u.L("col_interval")), note=u.L("pos_note"), data=lg)
+
+    @cached_property
+    def league_figure(self):
+        from .. import plots
+
+        lg = self.league_data
+        if lg.empty:
+            return None
+        cuts = [c.lower for c in self.unit.catalogue.categories["area"][1:]]
+        return plots.image(plots.league(lg, lang=self.lang, cutoffs=cuts),
+                           self.unit.L("alt_league", k=len(lg), kab=self.name, mark=""))
+
+    # --- categories ----------------------------------------------------------------------------------
+    @cached_property
+    def category_counts(self) -> pd.DataFrame:
+        u = self.unit
+        cc = u.rows("report_area_categories").sort_values("category", ascending=False)
+        return cc.assign(label=[u.category_label(c) for c in cc["category"]]).reset_index(drop=True)
+
+    @cached_property
+    def categories_intro(self) -> Fragment:
+        rule = cutoff_rule(self.unit.catalogue.categories["area"], self.lang)
+        return self.unit.fragment("intro", key="report.s_categories", text=self.unit.L("cat_intro", rule=rule))
+
+    @cached_property
+    def categories(self) -> Table:
+        u, cc = self.unit, self.category_counts
+        frame = pd.DataFrame({u.L("col_category"): cc["label"],
+                              u.L("col_villages"): [count(x, self.lang) for x in cc["n_villages"]],
+                              u.L("h_families"): [count(x, self.lang) for x in cc["n_families"]]})
+        return Table(frame, numeric=(u.L("col_villages"), u.L("h_families")), data=cc)
+
+    @cached_property
+    def categories_figure(self):
+        from .. import plots
+
+        return plots.image(plots.category_bars(self.category_counts, lang=self.lang), self.unit.L("alt_categories"))
+
+    # --- dimensions per village --------------------------------------------------------------------------
+    @cached_property
+    def heat_data(self) -> pd.DataFrame:
+        """Index and dimensions per village (one row each, highest index first) and the kabupaten (last)."""
+        d = self.unit.rows("report_dimensions")
+        piv = d.pivot_table(index=["role", "code"], columns="dimension", values="estimate", aggfunc="first")
+        n = d[d["dimension"] == "indeks"].set_index(["role", "code"])[["name", "n_applicable"]]
+        piv = piv.join(n).reset_index()
+        villages = piv[piv["role"] == "desa"].sort_values(["indeks", "code"], ascending=[False, True])
+        return pd.concat([villages, piv[piv["role"] == "kabupaten"]], ignore_index=True)
+
+    @cached_property
+    def heat_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_heat", text=self.unit.L("heat_intro"))
+
+    @cached_property
+    def heat(self) -> Table:
+        u, h, lang = self.unit, self.heat_data, self.lang
+        dims = [d.id for d in u.catalogue.dimensions]
+        cols = [u.L("col_village"), u.L("col_n"), u.L("col_index"), *[u.dim_name(d) for d in u.catalogue.dimensions]]
+        rows, classes = [], []
+        for _, r in h.iterrows():
+            last = r["role"] == "kabupaten"
+            bold = " strong" if last else ""
+            rows.append([str(r["name"]), count(r["n_applicable"], lang), number(r["indeks"], 2, lang),
+                         *[number(r.get(d), 1, lang) for d in dims]])
+            classes.append([bold.strip(), bold.strip(), heat_class(r["indeks"]) + bold,
+                            *[heat_class(r.get(d)) + bold for d in dims]])
+        return Table(pd.DataFrame(rows, columns=cols), numeric=tuple(cols[1:]),
+                     classes=pd.DataFrame(classes, columns=cols), data=h,
+                     note=u.L("all_census") if self.census else "")
+
+    # --- villages needing attention ---------------------------------------------------------------------------
+    @cached_property
+    def attention_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_attention", text=self.unit.L("att_intro"))
+
+    @cached_property
+    def attention(self) -> Table:
+        u, lang = self.unit, self.lang
+        lg = self.league_data
+        if lg.empty:
+            return Table(pd.DataFrame())
+        low = u.catalogue.categories["area"][0].code
+        att = lg[lg["category"] == low].assign(reason=u.L("reason_low_cat"))
+        if att.empty:
+            att = lg.nsmallest(min(5, len(lg)), "index").assign(reason=u.L("reason_low_index"))
+        att = att.sort_values("index")
+        h = self.heat_data.set_index("code")
+        dims = [d.id for d in u.catalogue.dimensions]
+        kab = h[h["role"] == "kabupaten"].iloc[0] if (h["role"] == "kabupaten").any() else None
+        weakest = []
+        for code in att["code"]:
+            vals = h.loc[code, dims].astype(float) if code in h.index else pd.Series(np.nan, index=dims)
+            if vals.notna().any() and kab is not None:
+                wid = vals.idxmin()
+                d = next(x for x in u.catalogue.dimensions if x.id == wid)
+                weakest.append(f"{u.dim_name(d)}: {number(vals[wid], 1, lang)} ({signed(vals[wid] - kab[wid], 1, lang)})")
+            else:
+                weakest.append("-")
+        frame = pd.DataFrame({u.L("col_village"): att["name"].astype(str).to_numpy(),
+                              u.L("col_kec"): att["kecamatan_name"].astype(str).to_numpy(),
+                              u.L("col_n"): [count(x, lang) for x in att["n_families"]],
+                              u.L("col_index"): [number(x, 2, lang) for x in att["index"]],
+                              u.L("col_category"): [u.category_label(c) for c in att["category"]],
+                              u.L("col_weakest"): weakest, u.L("col_reason"): att["reason"].to_numpy()})
+        return Table(frame, numeric=(u.L("col_n"), u.L("col_index")), data=att.reset_index(drop=True))
+
+    # --- agencies ------------------------------------------------------------------------------------------------
+    @cached_property
+    def workload_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_workload", text=self.unit.L("wl_intro"))
+
+    @cached_property
+    def workload(self) -> Table:
+        u = self.unit
+        wl = u.rows("report_plan").sort_values("top_priority").reset_index(drop=True)
+        if wl.empty:
+            return Table(pd.DataFrame({"": [u.L("none")]}), header=False, data=wl)
+        frame = pd.DataFrame({u.L("col_agency"): [agency_name(a, self.lang) for a in wl["agency"]],
+                              u.L("col_n_villages"): [count(x, self.lang) for x in wl["n_villages"]],
+                              u.L("col_indicators"): wl["indicators"].astype(str).to_numpy(),
+                              u.L("col_affected"): [count(x, self.lang) for x in wl["families_affected"]]})
+        return Table(frame, numeric=(u.L("col_n_villages"), u.L("col_affected")), data=wl, note=u.L("plan_note"))
+
+    # --- data quality, method, provenance --------------------------------------------------------------------
+    @cached_property
+    def _quality(self):
+        return quality(self.unit)
+
+    @property
+    def quality_intro(self) -> Fragment:
+        return self._quality[0]
+
+    @property
+    def quality(self) -> Table:
+        return self._quality[1]
+
+    @property
+    def rejects(self) -> Table:
+        return self._quality[2]
+
+    @cached_property
+    def methodology(self) -> Fragment:
+        return methodology(self.unit, name=self.name)
+
+    def provenance(self, parameters: dict | None = None, **kw) -> dict:
+        return provenance(self.unit, parameters, **kw)
+
+    def provenance_table(self, parameters: dict | None = None) -> Table:
+        return provenance_table(self.provenance(parameters), self.lang)
+
+    @cached_property
+    def provenance_intro(self) -> Fragment:
+        return self.unit.fragment("heading", key="report.s_provenance")

@@ -1,0 +1,412 @@
+"""The village (desa) report: every section of one village, read from the run.
+
+``VillageReport`` is what ``notebooks/10_village_report.ipynb`` displays,
+section by section; each attribute is made by one function of this module
+from this village's rows of the run's report tables, on first use.
+
+>>> R = village("63.02.06.2012")  # doctest: +SKIP
+>>> print(R.check)  # doctest: +SKIP
+Pondok Labu: IKK 79,00 (Responsif Gender dan Hak Anak)
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+import pandas as pd
+
+from .. import defaults
+from ..catalogue import agency_name
+from ..fmt import count, number, pct, period_text, signed, span
+from .display import Fragment, Table
+from .privacy import suppress_small
+from .sections import Unit, fact_table, methodology, open_unit, provenance, provenance_table, quality, summary_context
+
+GOOD, MEDIUM = 80.0, 60.0  #: indicator marks: share met >= 80 % baik, 60-<80 sedang, < 60 perlu perhatian
+
+
+def mark(share: float, lang: str = "id") -> str:
+    """●/◐/○ mark of an indicator's share met (%).
+
+    >>> mark(80.0), mark(79.9), mark(12, "en")
+    ('● baik', '◐ sedang', '○ needs attention')
+    """
+    from ..fmt import missing
+    from ..text import t
+
+    if missing(share):
+        return t("report.mark_na", lang)
+    return t("report.mark_good" if share >= GOOD else "report.mark_medium" if share >= MEDIUM else "report.mark_poor",
+             lang)
+
+
+def village(code: str, *, round: int | None = None, catalogue=None, lang: str = defaults.LANG, processed_dir=None,
+            run_id: str | None = None) -> "VillageReport":
+    """The report of village ``code`` (round: the latest of the run by default)."""
+    return VillageReport(open_unit("desa", code, round=round, catalogue=catalogue, lang=lang,
+                                   processed_dir=processed_dir, run_id=run_id))
+
+
+class VillageReport:
+    """Every section of one village report (see the module docstring)."""
+
+    def __init__(self, unit: Unit):
+        self.unit = u = unit
+        f = u.facts
+        self.code, self.round, self.lang = u.code, u.round, u.lang
+        self.name = str(f["name"])
+        self.kabupaten_code = str(f["kabupaten"])
+        self.n_families = int(f["n_families"])
+        self.census = bool(f["census"])
+        self.index, self.ci_low, self.ci_high = float(f["index"]), float(f["ci_low"]), float(f["ci_high"])
+        self.category = int(f["category"])
+        self.category_label = u.category_label(f["category"])
+        self.focus = bool(f["lokus"])
+        self.area = f"Desa {self.name}" if self.lang == "id" else self.name
+
+    # --- title, header, summary ------------------------------------------------------------------
+    @cached_property
+    def title(self) -> Fragment:
+        return self.unit.fragment("title", key="report.title_village", name=self.name)
+
+    @cached_property
+    def header(self) -> Table:
+        u, f = self.unit, self.unit.facts
+        year = "-" if pd.isna(f["year"]) else int(f["year"])
+        return fact_table([
+            (u.L("h_village"), f"{self.name} ({self.code})"),
+            (u.L("h_kecamatan"), f"{f['kecamatan_name']} ({f['kecamatan']})"),
+            (u.L("h_kabupaten"), f"{f['kabupaten_name']} ({f['kabupaten']})"),
+            *([(u.L("h_provinsi"), str(f["provinsi_name"]))] if not pd.isna(f["provinsi_name"]) else []),
+            (u.L("h_round"), u.L("h_round_value", round=self.round, year=year)),
+            (u.L("h_period"), period_text(f["period_start"], f["period_end"], self.lang)),
+            (u.L("h_families"), count(f["n_families"], self.lang)), (u.L("h_rt"), count(f["n_rt"], self.lang)),
+            (u.L("h_design"), u.L("census_design") if self.census else u.L("sample_design")),
+            (u.L("h_lokus"), u.L("lokus_yes", years=f["lokus_years"]) if self.focus else u.L("no"))])
+
+    @cached_property
+    def summary(self) -> Fragment:
+        return self.unit.fragment("summary", **summary_context(self.unit, self.unit.facts, self.area))
+
+    @cached_property
+    def check(self) -> str:
+        """One line for notebook validation: name, index, category."""
+        return self.unit.L("check", name=self.name, index_name=self.unit.catalogue.id.upper(),
+                           value=number(self.index, 2, self.lang), category=self.category_label)
+
+    # --- dimensions ------------------------------------------------------------------------------
+    @cached_property
+    def dimension_data(self) -> pd.DataFrame:
+        """Dimensions (and the index, ``indeks``) of the village, its kecamatan and kabupaten (long)."""
+        return self.unit.rows("report_dimensions")
+
+    @cached_property
+    def dimensions_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_dimensions", text=self.unit.L("dim_intro"))
+
+    @cached_property
+    def profile(self) -> pd.DataFrame:
+        """One row per dimension, one column per area (for :func:`pk2d.plots.dimension_profile`)."""
+        u, d = self.unit, self.dimension_data
+        d = d[d["dimension"] != "indeks"]
+        prof = pd.DataFrame({"name": [u.dim_name(x) for x in u.catalogue.dimensions]})
+        for label, role in self._roles():
+            sub = d[d["role"] == role].set_index("dimension").reindex([x.id for x in u.catalogue.dimensions])
+            prof[label] = sub["estimate"].to_numpy(float)
+        return prof
+
+    def _roles(self) -> list[tuple[str, str]]:
+        f = self.unit.facts
+        return [(self.area, "desa"), (f"Kec. {f['kecamatan_name']}", "kecamatan"), (str(f["kabupaten_name"]), "kabupaten")]
+
+    @cached_property
+    def dimensions(self) -> Table:
+        u, d = self.unit, self.dimension_data
+        d = d[d["dimension"] != "indeks"]
+        any_sample = not d["census"].all() if len(d) else False
+        columns, values = [u.L("col_dimension")], [[u.dim_name(x) for x in u.catalogue.dimensions]]
+        for label, role in self._roles():
+            sub = d[d["role"] == role].set_index("dimension").reindex([x.id for x in u.catalogue.dimensions])
+            columns.append(label)
+            values.append([number(x, 2, self.lang) for x in sub["estimate"]])
+            if any_sample:
+                columns.append(f"{u.L('ci95')} ({role})")
+                values.append([u.L("census_mark") if bool(c) else span(lo, hi, 2, self.lang)
+                               for lo, hi, c in zip(sub["ci_low"], sub["ci_high"], sub["census"])])
+            columns.append(f"n ({role})")
+            values.append([count(x, self.lang) for x in sub["n_applicable"]])
+        note = u.L("all_census") if not any_sample else ""
+        if int(u.facts["n_kec_villages"]) == 1:
+            note = (note + " " + u.L("dim_alone")).strip()
+        return Table(pd.DataFrame(list(zip(*values)), columns=columns), note=note,
+                     numeric=tuple(columns[1:]), data=self.profile)
+
+    @cached_property
+    def dimensions_figure(self):
+        from .. import plots
+
+        return plots.image(plots.dimension_profile(self.profile, lang=self.lang),
+                           self.unit.L("alt_dimensions", units=", ".join(lbl for lbl, _ in self._roles())))
+
+    # --- indicators ----------------------------------------------------------------------------------
+    @cached_property
+    def indicators_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_indicators", text=self.unit.L("ind_intro"))
+
+    @cached_property
+    def indicators(self) -> Table:
+        u = self.unit
+        ind = u.rows("report_indicators").set_index("indicator").reindex([i.id for i in u.catalogue.indicators])
+        dims = {d.id: u.dim_name(d) for d in u.catalogue.dimensions}
+        data = pd.DataFrame({"indicator": ind.index, "name": [u.ind_name(i) for i in u.catalogue.indicators],
+                             "dimension": [dims[i.dimension] for i in u.catalogue.indicators],
+                             "share": ind["share"].to_numpy(float), "ci_low": ind["ci_low"].to_numpy(float),
+                             "ci_high": ind["ci_high"].to_numpy(float), "n_applicable": ind["n_applicable"].to_numpy(),
+                             "families_not_met": ind["n_not_met"].to_numpy(), "kab_share": ind["kab_share"].to_numpy(float)})
+        lang = self.lang
+        frame = pd.DataFrame({
+            u.L("col_code"): data["indicator"], u.L("col_indicator"): data["name"],
+            u.L("col_dimension"): data["dimension"], u.L("col_share"): [pct(x, 1, lang) for x in data["share"]],
+            **({u.L("ci95"): [span(a, b, 1, lang) for a, b in zip(data["ci_low"], data["ci_high"])]}
+               if not self.census else {}),
+            u.L("col_n_app"): [count(x, lang) for x in data["n_applicable"]],
+            u.L("col_not_met"): [count(x, lang) for x in data["families_not_met"]],
+            u.L("col_kab_share"): [pct(x, 1, lang) for x in data["kab_share"]],
+            u.L("col_mark"): [mark(x, lang) for x in data["share"]]})
+        numeric = (u.L("col_share"), u.L("ci95"), u.L("col_n_app"), u.L("col_not_met"), u.L("col_kab_share"))
+        return Table(frame, note=u.L("ind_note") + (" " + u.L("all_census") if self.census else ""),
+                     numeric=numeric, data=data, group=u.L("col_dimension"))
+
+    # --- families ---------------------------------------------------------------------------------------
+    @cached_property
+    def families_intro(self) -> Fragment:
+        from .sections import cutoff_rule
+
+        rule = cutoff_rule(self.unit.catalogue.categories["family"], self.lang)
+        return self.unit.fragment("intro", key="report.s_families", text=self.unit.L("fam_intro", rule=rule))
+
+    @cached_property
+    def family_categories(self) -> Table:
+        u = self.unit
+        fc = u.rows("report_family_categories").sort_values("category", ascending=False)
+        fc = fc[(fc["category"] != 0) | (fc["n"] > 0)]
+        data = fc.assign(label=[u.category_label(c, "family") for c in fc["category"]]).rename(
+            columns={"category": "code"})[["code", "label", "n", "share"]].reset_index(drop=True)
+        frame = pd.DataFrame({u.L("col_category"): data["label"],
+                              u.L("col_families"): [count(x, self.lang) for x in data["n"]],
+                              u.L("col_share_fam"): [pct(x, 1, self.lang) for x in data["share"]]})
+        frame.loc[len(frame)] = [u.L("total"), count(data["n"].sum(), self.lang), pct(100.0, 1, self.lang)]
+        return Table(frame, numeric=(u.L("col_families"), u.L("col_share_fam")), data=data,
+                     note=u.L("all_census") if self.census else u.L("fam_weighted"))
+
+    @cached_property
+    def families_figure(self):
+        from .. import plots
+
+        u = self.unit
+        cuts = [c.lower for c in u.catalogue.categories["family"][1:]]
+        joined = u.L("and").join(number(c, 0, self.lang) for c in cuts)
+        return plots.image(plots.family_histogram(u.rows("report_family_hist"), cutoffs=cuts, lang=self.lang),
+                           u.L("alt_families", name=self.name, n=count(self.n_families, self.lang), cuts=joined))
+
+    # --- RT ------------------------------------------------------------------------------------------------
+    @cached_property
+    def rt_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_rt", text=self.unit.L("rt_intro", min=defaults.MIN_CELL))
+
+    @cached_property
+    def rt(self) -> Table:
+        u, lang = self.unit, self.lang
+        r = u.rows("report_rt").sort_values("code")
+        data = pd.DataFrame({"rt": r["name"].astype(str).to_numpy(), "dusun": r["dusun"].astype(str).to_numpy(),
+                             "n": r["n_families"].to_numpy(), "index": r["index"].to_numpy(float),
+                             "category": [u.category_label(c) for c in r["category"]],
+                             "interval": [u.L("census_mark") if c else span(lo, hi, 2, lang)
+                                          for lo, hi, c in zip(r["ci_low"], r["ci_high"], r["census"])]})
+        sup = suppress_small(data, "n", ["index", "category", "interval"])
+        frame = pd.DataFrame({u.L("col_rt"): sup["rt"], u.L("col_dusun"): sup["dusun"],
+                              u.L("col_n"): [x if isinstance(x, str) else count(x, lang) for x in sup["n"]],
+                              u.L("col_index"): [x if isinstance(x, str) else number(x, 2, lang) for x in sup["index"]],
+                              u.L("col_category"): sup["category"]})
+        if not self.census:
+            frame[u.L("ci95")] = sup["interval"]
+        return Table(frame, numeric=(u.L("col_n"), u.L("col_index"), u.L("ci95")),
+                     note=u.L("all_census") if self.census else "", data=sup)
+
+    # --- position among the kabupaten's villages ----------------------------------------------------------------
+    @cached_property
+    def position_intro(self) -> Fragment:
+        u, f = self.unit, self.unit.facts
+        if pd.isna(f["rank"]):
+            return u.fragment("intro", key="report.s_position", text=u.L("pos_missing"))
+        return u.fragment("position", n=int(f["n_league"]), kab=str(f["kabupaten_name"]), name=self.name,
+                          rank=int(f["rank"]), low=int(f["rank_low"]), high=int(f["rank_high"]),
+                          kec=str(f["kecamatan_name"]), n_kec=int(f["n_kec_villages"]))
+
+    @cached_property
+    def position(self) -> Table:
+        u, lang = self.unit, self.lang
+        p = u.rows("report_position").sort_values(["rank", "code"])
+        if p.empty:
+            return Table(pd.DataFrame())
+        frame = pd.DataFrame({
+            u.L("col_rank"): [str(int(r)) for r in p["rank"]],
+            u.L("col_rank_int"): [f"{int(a)}–{int(b)}" for a, b in zip(p["rank_low"], p["rank_high"])],
+            u.L("col_village"): [f"{n} ◄" if s else str(n) for n, s in zip(p["name"], p["self"])],
+            u.L("col_n"): [count(x, lang) for x in p["n_families"]],
+            u.L("col_index"): [number(x, 2, lang) for x in p["index"]],
+            u.L("col_interval"): [span(a, b, 2, lang) for a, b in zip(p["ci_low"], p["ci_high"])],
+            u.L("col_category"): [u.category_label(c) for c in p["category"]]})
+        return Table(frame, caption=u.L("pos_table", kec=str(u.facts["kecamatan_name"])),
+                     numeric=(u.L("col_rank"), u.L("col_rank_int"), u.L("col_n"), u.L("col_index"), u.L("col_interval")),
+                     data=p.reset_index(drop=True))
+
+    @cached_property
+    def position_figure(self):
+        from .. import plots
+
+        u = self.unit
+        p = u.rows("report_position")
+        if p.empty:
+            return None
+        cuts = [c.lower for c in u.catalogue.categories["area"][1:]]
+        ax = plots.position(u.rows("report_league_bins"), p, cutoffs=cuts, lang=self.lang)
+        return plots.image(ax, u.L("alt_position", n=int(u.facts["n_league"]), kab=str(u.facts["kabupaten_name"]),
+                                   name=self.name))
+
+    # --- strengths, weaknesses, plan ----------------------------------------------------------------------------
+    @cached_property
+    def strengths_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_strengths", text=self.unit.L("sw_intro"))
+
+    def _gaps(self, side: str) -> Table:
+        u, lang = self.unit, self.lang
+        g = u.rows("report_gaps")
+        g = g[g["side"] == side].sort_values("order") if len(g) else g
+        caption = u.L("strengths") if side == "strength" else u.L("weaknesses")
+        if g.empty:
+            return Table(pd.DataFrame({"": [u.L("none")]}), caption=caption, header=False)
+        inds = {i.id: i for i in u.catalogue.indicators}
+        cols = {}
+        if side == "weakness":
+            cols[u.L("col_priority")] = [str(int(x)) for x in g["priority"]]
+        cols.update({u.L("col_code"): g["indicator"].astype(str).to_numpy(),
+                     u.L("col_indicator"): [u.ind_name(inds[i]) if i in inds else i for i in g["indicator"]],
+                     u.L("col_share"): [pct(x, 1, lang) for x in g["share"]],
+                     u.L("col_kab_share"): [pct(x, 1, lang) for x in g["kab_share"]],
+                     u.L("col_gap"): [signed(x, 1, lang) for x in g["gap"]],
+                     u.L("col_n_app"): [count(x, lang) for x in g["n_applicable"]],
+                     u.L("col_not_met"): [count(x, lang) for x in g["families_affected"]]})
+        if side == "weakness":
+            cols[u.L("col_agency")] = [agency_name(a, lang) for a in g["agency"]]
+        return Table(pd.DataFrame(cols), caption=caption, data=g.reset_index(drop=True),
+                     numeric=(u.L("col_priority"), u.L("col_share"), u.L("col_kab_share"), u.L("col_gap"),
+                              u.L("col_n_app"), u.L("col_not_met")))
+
+    @cached_property
+    def strengths(self) -> Table:
+        return self._gaps("strength")
+
+    @cached_property
+    def weaknesses(self) -> Table:
+        return self._gaps("weakness")
+
+    @cached_property
+    def plan_intro(self) -> Fragment:
+        return self.unit.fragment("intro", key="report.s_plan", text=self.unit.L("plan_intro"))
+
+    @cached_property
+    def plan(self) -> Table:
+        u = self.unit
+        pv = u.rows("report_plan").sort_values("top_priority")
+        data = pv[["agency", "indicators", "families_affected"]].reset_index(drop=True) if len(pv) else pv
+        if pv.empty:
+            return Table(pd.DataFrame({"": [u.L("none")]}), header=False, data=data)
+        frame = pd.DataFrame({u.L("col_agency"): [agency_name(a, self.lang) for a in pv["agency"]],
+                              u.L("col_indicators"): pv["indicators"].astype(str).to_numpy(),
+                              u.L("col_affected"): [count(x, self.lang) for x in pv["families_affected"]]})
+        return Table(frame, numeric=(u.L("col_affected"),), note=u.L("plan_note"), data=data)
+
+    # --- change and difference-in-differences -------------------------------------------------------------------------
+    @cached_property
+    def change_data(self) -> pd.DataFrame:
+        return self.unit.rows("report_change").sort_values("order")
+
+    @cached_property
+    def change_intro(self) -> Fragment:
+        u, ch = self.unit, self.change_data
+        if ch.empty:
+            return u.fragment("intro", key="report.s_change", text=u.L("change_none"))
+        idx = ch[ch["component_type"] == "index"]
+        r = idx.iloc[0] if len(idx) else None
+        return u.fragment("change", before=int(ch["before_round"].iloc[0]), after=self.round,
+                          change=signed(r["change"], 2, self.lang) if r is not None else None,
+                          low=signed(r["ci_low"], 2, self.lang) if r is not None else None,
+                          high=signed(r["ci_high"], 2, self.lang) if r is not None else None)
+
+    @cached_property
+    def change(self) -> Table | None:
+        u, ch, lang = self.unit, self.change_data, self.lang
+        if ch.empty:
+            return None
+        before = int(ch["before_round"].iloc[0])
+        names = {"indeks": u.catalogue.name(lang), **{d.id: u.dim_name(d) for d in u.catalogue.dimensions}}
+        frame = pd.DataFrame({
+            u.L("col_component"): [names.get(c, c) for c in ch["component_id"]],
+            u.L("col_before", r=before): [number(x, 2, lang) for x in ch["before"]],
+            f"n ({before})": [count(x, lang) for x in ch["n_before"]],
+            u.L("col_before", r=self.round): [number(x, 2, lang) for x in ch["after"]],
+            f"n ({self.round})": [count(x, lang) for x in ch["n_after"]],
+            u.L("col_change"): [signed(x, 2, lang) for x in ch["change"]],
+            u.L("ci95_model_cap"): [span(a, b, 2, lang, signs=True) for a, b in zip(ch["ci_low"], ch["ci_high"])]})
+        return Table(frame, numeric=tuple(c for c in frame.columns if c != u.L("col_component")),
+                     data=ch.reset_index(drop=True))
+
+    @cached_property
+    def did(self) -> Fragment | None:
+        u, lang = self.unit, self.lang
+        d = u.rows("report_did").sort_values("order")
+        idx = d[d["component_id"] == "indeks"]
+        if idx.empty:
+            return None
+        r = idx.iloc[0]
+        rows = pd.DataFrame({u.L("col_dimension"): [u.dim_name(x) for x in u.catalogue.dimensions]})
+        dims = d.set_index("component_id").reindex([x.id for x in u.catalogue.dimensions])
+        rows["DiD"] = [signed(x, 2, lang) for x in dims["estimate"]]
+        rows[u.L("ci95_model_cap")] = [span(a, b, 2, lang, signs=True) for a, b in zip(dims["ci_low"], dims["ci_high"])]
+        rows["n"] = [count(x, lang) for x in dims["n"]]
+        table = Table(rows, numeric=("DiD", u.L("ci95_model_cap"), "n"), data=d.reset_index(drop=True))
+        return u.fragment("did", k=int(r["n_villages"]) - 1, est=signed(r["estimate"], 2, lang),
+                          low=signed(r["ci_low"], 2, lang), high=signed(r["ci_high"], 2, lang),
+                          n=count(r["n"], lang), c=count(r["n_clusters"], lang), before=int(r["before_round"]),
+                          after=self.round, table=table)
+
+    # --- data quality, method, provenance ---------------------------------------------------------------------------
+    @cached_property
+    def _quality(self):
+        return quality(self.unit)
+
+    @property
+    def quality_intro(self) -> Fragment:
+        return self._quality[0]
+
+    @property
+    def quality(self) -> Table:
+        return self._quality[1]
+
+    @property
+    def rejects(self) -> Table:
+        return self._quality[2]
+
+    @cached_property
+    def methodology(self) -> Fragment:
+        return methodology(self.unit, name=self.name)
+
+    def provenance(self, parameters: dict | None = None, **kw) -> dict:
+        return provenance(self.unit, parameters, **kw)
+
+    def provenance_table(self, parameters: dict | None = None) -> Table:
+        return provenance_table(self.provenance(parameters), self.lang)
+
+    @cached_property
+    def provenance_intro(self) -> Fragment:
+        return self.unit.fragment("heading", key="report.s_provenance")

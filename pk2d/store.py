@@ -1,0 +1,620 @@
+"""The run record: one object that knows everything a run produced and the settings it used.
+
+Every stage (clean -> index -> compare) writes its outputs into a new
+*generation* folder of its own and then records it in ``run.json``::
+
+    data/processed/run.json                  the current run record (no wall-clock times)
+    data/processed/runs/<id>.json            every record ever committed (small, immutable)
+    data/processed/clean/<gen>/families.parquet, members.parquet, rejects.csv, cleaning_log.json
+    data/processed/index/<gen>/scores.parquet, areas.parquet, area_components.parquet, indeks.xlsx
+    data/processed/compare/<gen>/league.parquet, ..., report_*.parquet, compare.xlsx
+
+A generation is named by the hash of its files, so a stage that reruns on
+unchanged inputs writes the same generation and changes no byte, and a stage
+killed half-way leaves only a temporary folder (swept later): its outputs
+become part of the run together, when ``run.json`` is replaced, or not at all.
+Readers never lock: a report batch *pins* the record it opened, so a stage
+that commits a newer run meanwhile cannot remove or mix what the batch reads.
+
+:func:`open_run` reads a record and never computes. With ``check=True`` it
+compares the record with the world (catalogue files, raw inputs, the desa
+lokus list, the pk2d code of each stage, and each stage's inputs against the
+outputs of the stage before it) and raises :class:`~pk2d.errors.StaleRunError`
+naming what changed and the command that brings the run up to date.
+
+>>> sorted(STAGES), STAGE_OF["scores"]
+(['clean', 'compare', 'index'], 'index')
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from . import __version__, paths
+from .errors import MissingInputError, RunLockedError, StaleRunError
+from .io import sha256_file, write_json
+
+STAGES = ("clean", "index", "compare")
+#: the stages each stage reads
+UPSTREAM = {"clean": (), "index": ("clean",), "compare": ("clean", "index")}
+RUN_FILE = "run.json"
+RUNS_DIR = "runs"
+PINS_DIR = ".pins"
+LOCK_FILE = ".lock"
+FORMAT = 1
+#: files of the package whose content decides each stage's results (paths relative to pk2d/);
+#: the report and render code is not here: it decides how a report looks, and the render
+#: batch keys on it instead (a test checks that every module is in exactly one list)
+STAGE_CODE = {
+    "clean": ("cleaning.py", "rawio.py", "contract.yaml", "data/wilayah.csv"),
+    "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py"),
+    "compare": ("compare.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py"),
+}
+#: shared by every stage (their change makes every stage out of date)
+COMMON_CODE = ("pipeline.py", "store.py", "io.py", "defaults.py")
+#: code that only decides how things are shown (keyed by the report renderer, not by the run)
+PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py",
+                     "dictionary.py", "synth.py", "report/__init__.py", "report/sections.py",
+                     "report/display.py", "report/privacy.py", "report/provenance.py", "report/village.py",
+                     "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
+                     "render/publish.py", "render/batch.py", "render/index_page.py", "render/pdf.py")
+#: where each logical table lives: name -> stage (its file is ``<name>.parquet``/``.json``/``.csv``)
+STAGE_OF = {
+    **dict.fromkeys(("families", "members", "rejects", "cleaning_log"), "clean"),
+    **dict.fromkeys(("scores", "areas", "area_components", "indeks"), "index"),
+}
+
+
+def _stage_of(name: str) -> str:
+    return STAGE_OF.get(name, "compare")
+
+
+# --- code fingerprints ------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(stage: str) -> str:
+    """sha256 over the package files that decide ``stage``'s results (:data:`STAGE_CODE`)."""
+    h = hashlib.sha256()
+    for rel in sorted((*STAGE_CODE[stage], *COMMON_CODE)):
+        p = paths.PACKAGE_DIR / rel
+        h.update(rel.encode())
+        h.update(p.read_bytes() if p.is_file() else b"<missing>")
+    return h.hexdigest()
+
+
+def _code(stage: str) -> dict:
+    return {"pk2d_version": __version__, "fingerprint": code_fingerprint(stage)}
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def digest(obj) -> str:
+    """sha256 of a JSON-able object in canonical form (sorted keys)."""
+    return hashlib.sha256(_canonical(obj).encode("utf-8")).hexdigest()
+
+
+def _thaw(obj):
+    if isinstance(obj, Mapping):
+        return {k: _thaw(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_thaw(v) for v in obj]
+    return obj
+
+
+def _freeze(obj):
+    if isinstance(obj, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(_freeze(v) for v in obj)
+    return obj
+
+
+# --- records ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageRecord:
+    """What one stage produced and from what.
+
+    ``inputs`` maps what the stage read (``clean/families.parquet``, ``raw/<file>``) to its sha256;
+    ``outputs`` maps each file of the generation to ``{"sha256", "bytes"}``; ``settings`` holds
+    every setting used (catalogue contents, design, seeds, draws, desa lokus...); ``key`` is the hash
+    of inputs, keyed settings and code, which decides whether the stage is up to date.
+    """
+
+    name: str
+    key: str
+    generation: str
+    inputs: Mapping[str, str]
+    outputs: Mapping[str, Mapping[str, Any]]
+    settings: Mapping[str, Any]
+    code: Mapping[str, str]
+
+    @classmethod
+    def from_json(cls, name: str, d: Mapping) -> "StageRecord":
+        return cls(name, d["key"], d["generation"], _freeze(d.get("inputs", {})), _freeze(d.get("outputs", {})),
+                   _freeze(d.get("settings", {})), _freeze(d.get("code", {})))
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "generation": self.generation, "inputs": _thaw(self.inputs),
+                "outputs": _thaw(self.outputs), "settings": _thaw(self.settings), "code": _thaw(self.code)}
+
+    def sha256(self, file: str) -> str:
+        return self.outputs[file]["sha256"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run record opened with :func:`open_run`: settings, and typed readers of every output.
+
+    Reading never computes. ``id`` is the hash of the record; ``stages`` maps a stage name to
+    its :class:`StageRecord`.
+    """
+
+    processed_dir: Path
+    id: str
+    stages: Mapping[str, StageRecord]
+    _cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    # --- where things are --------------------------------------------------------------
+    def has(self, stage: str) -> bool:
+        return stage in self.stages
+
+    def record(self, stage: str) -> StageRecord:
+        if stage not in self.stages:
+            raise MissingInputError(self.processed_dir / stage, f"Reading the {stage} stage",
+                                    fix=f"Run `pk2d {stage}` (or `pk2d run`) first.")
+        return self.stages[stage]
+
+    def folder(self, stage: str) -> Path:
+        return self.processed_dir / stage / self.record(stage).generation
+
+    def path(self, name: str) -> Path:
+        """The file of a logical table (``"scores"``, ``"league"``, ``"cleaning_log"``...) or an exact
+        file name of a stage's outputs (``"indeks.xlsx"``)."""
+        stage = _stage_of(name.split(".")[0])
+        rec = self.record(stage)
+        for candidate in (name, f"{name}.parquet", f"{name}.json", f"{name}.csv"):
+            if candidate in rec.outputs:
+                return self.folder(stage) / candidate
+        raise MissingInputError(self.processed_dir / stage / rec.generation / name, f"Reading {name!r}",
+                                fix=f"The {stage} stage of this run did not write it; rerun `pk2d {stage}`.")
+
+    def has_table(self, name: str) -> bool:
+        stage = _stage_of(name.split(".")[0])
+        if stage not in self.stages:
+            return False
+        outs = self.stages[stage].outputs
+        return any(c in outs for c in (name, f"{name}.parquet", f"{name}.json", f"{name}.csv"))
+
+    # --- readers -------------------------------------------------------------------------
+    def table(self, name: str, *, columns: Sequence[str] | None = None, filters=None):
+        """A Parquet table of the run as a DataFrame (``filters`` as in :func:`pandas.read_parquet`)."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path(name), columns=list(columns) if columns else None, filters=filters)
+
+    def json(self, name: str):
+        key = ("json", name)
+        if key not in self._cache:
+            self._cache[key] = json.loads(self.path(name).read_text(encoding="utf-8"))
+        return self._cache[key]
+
+    def settings(self, stage: str) -> Mapping[str, Any]:
+        return self.record(stage).settings
+
+    def catalogue(self, catalogue: Any = None):
+        """The catalogue exactly as the index stage used it (built from the content it recorded).
+
+        ``catalogue``: an id (``"ikk"``), a catalogue, a path whose file the index used, or None for
+        the report catalogue (:data:`pk2d.defaults.REPORT_CATALOGUE`).
+        """
+        from . import defaults
+        from .catalogue import Catalogue, from_record
+
+        recorded = self.settings("index")["catalogues"]
+        if isinstance(catalogue, Catalogue):
+            catalogue = catalogue.id
+        wanted = str(catalogue or defaults.REPORT_CATALOGUE)
+        cid = wanted if wanted in recorded else next(
+            (k for k, v in recorded.items() if Path(v["source"]).name == Path(wanted).name
+             and Path(wanted).suffix in (".yaml", ".yml")), None)
+        if cid is None:
+            raise StaleRunError(self.processed_dir, [f"catalogue {wanted!r} was not computed by the index stage "
+                                                     f"of this run (it computed {', '.join(recorded)})"],
+                                f"pk2d index --catalogue {wanted}")
+        key = ("catalogue", cid)
+        if key not in self._cache:
+            self._cache[key] = from_record(recorded[cid])
+        return self._cache[key]
+
+    def catalogue_ids(self) -> tuple[str, ...]:
+        return tuple(self.settings("index")["catalogues"])
+
+    def rounds(self) -> tuple[int, ...]:
+        """Survey rounds in the run, oldest first."""
+        return tuple(int(r) for r in self.settings("index")["rounds"])
+
+    def latest_round(self) -> int:
+        return self.rounds()[-1]
+
+    def round_or_latest(self, round: int | None) -> int:
+        """``round`` checked against the run's rounds; ``None`` -> the latest (the one default everywhere)."""
+        rounds = self.rounds()
+        if round is None:
+            return rounds[-1]
+        if int(round) not in rounds:
+            raise MissingInputError(self.processed_dir, f"Round {round}",
+                                    fix=f"Use one of the rounds of this run: {', '.join(map(str, rounds))}.")
+        return int(round)
+
+    # --- consistency ---------------------------------------------------------------------
+    def problems(self, *, require: Iterable[str] = STAGES, deep: bool = False) -> list[tuple[str, str]]:
+        """(stage, one line) for every way the record no longer matches the world; empty when current.
+
+        ``deep`` also re-hashes every output file (otherwise presence and size are checked).
+        """
+        found: list[tuple[str, str]] = []
+        for stage in require:
+            if stage not in self.stages:
+                found.append((stage, f"the {stage} stage has not run (no {stage} record in {RUN_FILE})"))
+        for stage, rec in self.stages.items():
+            folder = self.processed_dir / stage / rec.generation
+            for fname, meta in rec.outputs.items():
+                p = folder / fname
+                if not p.is_file():
+                    found.append((stage, f"{stage} output {fname} is missing (folder {stage}/{rec.generation})"))
+                elif p.stat().st_size != meta.get("bytes", -1) or (deep and sha256_file(p) != meta["sha256"]):
+                    found.append((stage, f"{stage} output {fname} was changed after the stage wrote it"))
+            for up in UPSTREAM[stage]:
+                if up not in self.stages:
+                    continue
+                mine = {k: v for k, v in rec.inputs.items() if k.startswith(up + "/")}
+                theirs = {f"{up}/{k}": v["sha256"] for k, v in self.stages[up].outputs.items()}
+                for k, v in mine.items():
+                    if theirs.get(k) != v:
+                        found.append((stage, f"the {stage} stage read {k} of an earlier {up} run: "
+                                             f"`pk2d {up}` ran again since"))
+            if rec.code.get("fingerprint") != code_fingerprint(stage):
+                was = rec.code.get("pk2d_version", "?")
+                found.append((stage, f"the pk2d code of the {stage} stage changed since it ran "
+                                     f"(recorded pk2d {was}, now {__version__})"))
+        found += self._world_problems()
+        return found
+
+    def _world_problems(self) -> list[tuple[str, str]]:
+        """Inputs outside the processed folder: raw exports, the desa lokus list, catalogue files."""
+        from .catalogue import file_sha256
+
+        out = []
+        if "clean" in self.stages:
+            s = self.stages["clean"].settings
+            raw = self._resolve(s.get("raw_dir"))
+            if raw is not None and raw.is_dir():
+                from .rawio import input_files
+
+                now = {f"raw/{p.name}": p for p in input_files(raw)}
+                was = {k: v for k, v in self.stages["clean"].inputs.items() if k.startswith("raw/")}
+                for k in sorted(set(was) | set(now)):
+                    if k not in now:
+                        out.append(("clean", f"raw input {k[4:]} was removed from {raw}"))
+                    elif k not in was:
+                        out.append(("clean", f"raw input {k[4:]} was added to {raw}"))
+                    elif sha256_file(now[k]) != was[k]:
+                        out.append(("clean", f"raw input {k[4:]} changed since `pk2d clean` read it"))
+        if "index" in self.stages:
+            for cid, c in self.stages["index"].settings.get("catalogues", {}).items():
+                src = Path(c["source"])
+                if c.get("file_sha256") and src.is_file() and file_sha256(src) != c["file_sha256"]:
+                    out.append(("index", f"catalogue {cid} ({src.name}) was edited after `pk2d index` used it"))
+                elif c.get("file_sha256") and not src.is_file():
+                    out.append(("index", f"catalogue {cid} file {src} no longer exists"))
+        if "compare" in self.stages:
+            s = self.stages["compare"].settings
+            lokus = s.get("lokus_files") or {}
+            raw = self._resolve(s.get("raw_dir"))
+            if raw is not None and raw.is_dir():
+                from .lokus import lokus_files
+
+                now = {p.name: sha256_file(p) for p in lokus_files(raw)}
+                if now != dict(lokus):
+                    out.append(("compare", f"the desa lokus list in {raw} changed since `pk2d compare` read it"))
+        return out
+
+    def _resolve(self, rel) -> Path | None:
+        if not rel:
+            return None
+        p = Path(rel)
+        return p if p.is_absolute() else (self.processed_dir / p).resolve()
+
+    def check(self, *, require: Iterable[str] = STAGES, deep: bool = False) -> "Run":
+        """Raise :class:`StaleRunError` when :meth:`problems` finds any; return self otherwise."""
+        found = self.problems(require=require, deep=deep)
+        if found:
+            first = min(STAGES.index(s) for s, _ in found)
+            todo = [s for s in STAGES[first:] if s in require or s in self.stages]
+            raise StaleRunError(self.processed_dir, [p for _, p in found],
+                                " && ".join(f"pk2d {s}" for s in todo) or "pk2d run")
+        return self
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise StaleRunError(path.parent, [f"{path.name} cannot be read ({exc})"], "pk2d run") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("stages"), dict):
+        raise StaleRunError(path.parent, [f"{path.name} is not a pk2d {FORMAT} run record"], "pk2d run")
+    return data
+
+
+def open_run(processed_dir: str | Path = paths.PROCESSED_DIR, *, run_id: str | None = None, check: bool = True,
+             require: Iterable[str] = STAGES, deep: bool = False) -> Run:
+    """Open the run record of ``processed_dir`` (the current one, or the pinned ``run_id``).
+
+    ``check``: compare it with catalogue files, raw inputs, the desa lokus list and the code, and
+    raise :class:`~pk2d.errors.StaleRunError` on any mismatch (``require``: the stages that must
+    exist). Reading never computes.
+
+    >>> run = open_run("data/processed")  # doctest: +SKIP
+    >>> run.latest_round(), run.catalogue("ikk").id  # doctest: +SKIP
+    (2, 'ikk')
+    """
+    pdir = Path(processed_dir).resolve()
+    path = pdir / RUN_FILE if run_id is None else pdir / RUNS_DIR / f"{run_id}.json"
+    if not pdir.is_dir() or not path.is_file():
+        if run_id is not None:
+            raise StaleRunError(pdir, [f"run {run_id[:12]} is no longer kept in {pdir / RUNS_DIR}"], "pk2d report")
+        raise MissingInputError(pdir / RUN_FILE, "Reading the run", fix="Run `pk2d run` (or `pk2d clean`) first.")
+    data = _read_record(path)
+    run = Run(pdir, data["id"], MappingProxyType({k: StageRecord.from_json(k, v) for k, v in data["stages"].items()
+                                                  if k in STAGES}))
+    return run.check(require=require, deep=deep) if check else run
+
+
+def current_record(processed_dir: str | Path) -> dict:
+    """The raw current record (``{"format", "id", "stages"}``), empty when none exists."""
+    p = Path(processed_dir) / RUN_FILE
+    if not p.is_file():
+        return {"format": FORMAT, "id": "", "stages": {}}
+    return _read_record(p)
+
+
+# --- locks and pins ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
+    """An exclusive lock on ``folder/.lock`` for the whole block; a second process gets
+    :class:`~pk2d.errors.RunLockedError` at once. The operating system releases it when the
+    process ends, however it ends (also on SIGKILL)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: msvcrt locks a byte range
+            import msvcrt
+
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            except OSError:
+                raise RunLockedError(folder, _holder(fd), what) from None
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise RunLockedError(folder, _holder(fd), what) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}: {' '.join(sys.argv[:3])[:200]}".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 300).decode("utf-8", "replace").strip() or "another process"
+    except OSError:
+        return "another process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def pinned(run: Run) -> Iterator[Run]:
+    """Keep ``run``'s generations on disk while the block runs (a report batch reads them), even if
+    a stage commits a newer run meanwhile."""
+    pins = run.processed_dir / PINS_DIR
+    pins.mkdir(parents=True, exist_ok=True)
+    pin = pins / f"{run.id}.{os.getpid()}.{secrets.token_hex(4)}"
+    pin.touch()
+    try:
+        yield run
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            pin.unlink()
+
+
+def _pinned_records(pdir: Path) -> list[dict]:
+    out = []
+    pins = pdir / PINS_DIR
+    if not pins.is_dir():
+        return out
+    for p in pins.iterdir():
+        parts = p.name.split(".")
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        if not _alive(int(parts[1])):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+            continue
+        rec = pdir / RUNS_DIR / f"{parts[0]}.json"
+        with contextlib.suppress(OSError, ValueError, StaleRunError):
+            out.append(_read_record(rec))
+    return out
+
+
+# --- writing a stage -------------------------------------------------------------------------------
+class StageWriter:
+    """Writes one stage's outputs into a temporary folder; :meth:`commit` makes them a generation
+    and records it in ``run.json``. Use through :func:`stage_writer`."""
+
+    def __init__(self, pdir: Path, stage: str, key: str, inputs: Mapping[str, str], settings: Mapping[str, Any],
+                 up_to_date: bool):
+        self.processed_dir = pdir
+        self.stage = stage
+        self.key = key
+        self.inputs = dict(inputs)
+        self.settings = _thaw(settings)
+        self.up_to_date = up_to_date
+        self.folder: Path | None = None
+        self.run: Run | None = None
+
+    def _tmp(self) -> Path:
+        if self.folder is None:
+            base = self.processed_dir / self.stage
+            base.mkdir(parents=True, exist_ok=True)
+            self.folder = base / f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            self.folder.mkdir()
+        return self.folder
+
+    def directory(self) -> Path:
+        """The temporary folder the outputs are written to (it becomes the generation)."""
+        return self._tmp()
+
+    def path(self, name: str) -> Path:
+        """Where to write output ``name`` (inside the temporary folder)."""
+        p = self._tmp() / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_parquet(self, name: str, df) -> Path:
+        df.to_parquet(self.path(name), index=False)
+        return self.path(name)
+
+    def write_json(self, name: str, obj) -> Path:
+        self.path(name).write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str, sort_keys=False) + "\n",
+                                   encoding="utf-8")
+        return self.path(name)
+
+    def record_setting(self, name: str, value) -> None:
+        """A setting learnt while computing (e.g. the rounds found); recorded, not part of the key."""
+        self.settings[name] = _thaw(value)
+
+    def commit(self) -> Run:
+        folder = self._tmp()
+        outputs = {}
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                outputs[p.relative_to(folder).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        generation = digest(outputs)[:16]
+        target = self.processed_dir / self.stage / generation
+        if target.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)  # the same files are there already
+        else:
+            os.replace(folder, target)
+        self.folder = None
+        rec = StageRecord(self.stage, self.key, generation, _freeze(self.inputs), _freeze(outputs),
+                          _freeze(self.settings), _freeze(_code(self.stage)))
+        data = current_record(self.processed_dir)
+        stages = {k: v for k, v in data.get("stages", {}).items() if k in STAGES}
+        stages[self.stage] = rec.to_json()
+        body = {"format": FORMAT, "stages": {k: stages[k] for k in STAGES if k in stages}}
+        run_id = digest(body)[:20]
+        record = {"format": FORMAT, "id": run_id, "stages": body["stages"]}
+        runs = self.processed_dir / RUNS_DIR
+        if not (runs / f"{run_id}.json").is_file():
+            write_json(runs / f"{run_id}.json", record)
+        if current_record(self.processed_dir).get("id") != run_id:
+            write_json(self.processed_dir / RUN_FILE, record)
+        collect_garbage(self.processed_dir)
+        self.run = open_run(self.processed_dir, check=False)
+        return self.run
+
+    def abort(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+@contextlib.contextmanager
+def stage_writer(processed_dir: str | Path, stage: str, *, inputs: Mapping[str, str], settings: Mapping[str, Any],
+                 keyed: Iterable[str] | None = None, force: bool = False) -> Iterator[StageWriter]:
+    """Write one stage under the folder lock; commit on success, leave nothing behind on failure.
+
+    ``inputs``: what the stage reads (name -> sha256). ``settings``: recorded; ``keyed`` names the
+    settings that decide the results (default: all). The writer's ``up_to_date`` is True when the
+    current record has the same key and its files are in place (and ``force`` is False): the caller
+    then reads the run instead of computing.
+    """
+    pdir = Path(processed_dir).resolve()
+    pdir.mkdir(parents=True, exist_ok=True)
+    settings = _thaw(settings)
+    keyed_settings = settings if keyed is None else {k: settings.get(k) for k in keyed}
+    key = digest({"stage": stage, "inputs": dict(inputs), "settings": keyed_settings, "code": _code(stage)})
+    with folder_lock(pdir, f"pk2d {stage}"):
+        up_to_date = False
+        if not force and (pdir / RUN_FILE).is_file():
+            run = open_run(pdir, check=False)
+            if run.has(stage) and run.record(stage).key == key:
+                up_to_date = not [p for s, p in run.problems(require=()) if s == stage and "output" in p]
+        w = StageWriter(pdir, stage, key, inputs, settings, up_to_date)
+        try:
+            yield w
+            if up_to_date:
+                w.run = open_run(pdir, check=False)
+            else:
+                w.commit()
+        except BaseException:
+            w.abort()
+            raise
+
+
+def collect_garbage(processed_dir: str | Path, *, keep_runs: int = 20) -> None:
+    """Remove generations that neither the current record nor a pinned one uses, temporary folders of
+    processes that ended, and all but the newest ``keep_runs`` old records."""
+    pdir = Path(processed_dir)
+    records = [current_record(pdir), *_pinned_records(pdir)]
+    used = {(s, r["generation"]) for rec in records for s, r in rec.get("stages", {}).items()}
+    for stage in STAGES:
+        base = pdir / stage
+        if not base.is_dir():
+            continue
+        for d in base.iterdir():
+            if not d.is_dir():
+                continue
+            if d.name.startswith(".tmp-"):
+                pid = d.name.split("-")[1]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(d, ignore_errors=True)
+            elif (stage, d.name) not in used:
+                shutil.rmtree(d, ignore_errors=True)
+    runs = pdir / RUNS_DIR
+    if runs.is_dir():
+        keep = {rec.get("id") for rec in records}
+        old = sorted((p for p in runs.glob("*.json") if p.stem not in keep), key=lambda p: p.stat().st_mtime)
+        for p in old[:-keep_runs] if keep_runs else old:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
