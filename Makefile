@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
+AXE    := $(VENV)/node/node_modules/axe-core/axe.min.js
 
 .DEFAULT_GOAL := help
 .PHONY: help setup run test lab bench clean-outputs synth dictionary refresh-nbval reports
@@ -27,7 +28,11 @@ run: $(STAMP) ## the whole pipeline on data/raw: clean -> index -> compare -> re
 reports: $(STAMP) ## (re)render all village and district reports and reports/index.html
 	$(BIN)/pk2d report --all --jobs $(JOBS)
 
-test: $(STAMP) ## run every test: unit tests, doctests and nbval on the notebooks
+$(AXE):
+	@if command -v npm >/dev/null; then npm install --prefix $(VENV)/node axe-core@4.14.1 --no-audit --no-fund --silent; \
+	else echo "npm not found: the accessibility audit in tests/test_browser.py will be skipped"; fi
+
+test: $(STAMP) $(AXE) ## run every test: unit tests, doctests, the browser and accessibility checks, nbval
 	$(BIN)/python -m pytest -q tests --doctest-modules pk2d
 	$(BIN)/python -m pytest -q --nbval-lax notebooks -p no:cacheprovider
 

@@ -45,7 +45,7 @@ def _fit(ax, *, bottom: float | None = None, top: float | None = None):
         return ax
     w, h = fig.get_size_inches()
     labels = [tl.get_text() for tl in ax.get_yticklabels()]
-    longest = max((len(x) for x in labels), default=0) if ax.yaxis.get_visible() and ax.get_yticks().size else 0
+    longest = max((len(x) for x in labels), default=0) if ax.yaxis.get_visible() and len(ax.get_yticks()) else 0
     left = max(MARGIN["left"], longest * CHAR_IN + 0.25) if longest else 0.3
     b = MARGIN["bottom"] if bottom is None else bottom
     tp = MARGIN["top"] if top is None else top

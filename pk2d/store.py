@@ -66,9 +66,9 @@ COMMON_CODE = ("pipeline.py", "store.py", "io.py", "defaults.py")
 #: code that only decides how things are shown (keyed by the report renderer, not by the run)
 PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py",
                      "dictionary.py", "synth.py", "report/__init__.py", "report/sections.py",
-                     "report/display.py", "report/privacy.py", "report/provenance.py", "report/village.py",
+                     "report/display.py", "report/privacy.py", "report/village.py",
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
-                     "render/publish.py", "render/batch.py", "render/index_page.py", "render/pdf.py")
+                     "render/publish.py", "render/batch.py", "render/results.py", "render/index_page.py", "render/pdf.py")
 #: where each logical table lives: name -> stage (its file is ``<name>.parquet``/``.json``/``.csv``)
 STAGE_OF = {
     **dict.fromkeys(("families", "members", "rejects", "cleaning_log"), "clean"),
@@ -338,8 +338,10 @@ class Run:
         return p if p.is_absolute() else (self.processed_dir / p).resolve()
 
     def check(self, *, require: Iterable[str] = STAGES, deep: bool = False) -> "Run":
-        """Raise :class:`StaleRunError` when :meth:`problems` finds any; return self otherwise."""
-        found = self.problems(require=require, deep=deep)
+        """Raise :class:`StaleRunError` when :meth:`problems` finds any in the ``require`` stages (a stage
+        about to run checks the stages it reads; a report checks them all); return self otherwise."""
+        require = tuple(require)
+        found = [(s, p) for s, p in self.problems(require=require, deep=deep) if s in require]
         if found:
             first = min(STAGES.index(s) for s, _ in found)
             todo = [s for s in STAGES[first:] if s in require or s in self.stages]

@@ -34,10 +34,16 @@ def refresh(source: Path, executed: Path) -> int:
     return changed
 
 
+#: report templates run by the batch: their executed copy for the default parameters
+REPORT_COPIES = {"10_village_report.ipynb": "desa/63.02.06.2012-*.ipynb", "11_district_report.ipynb": "kabupaten/63.02-*.ipynb"}
+
+
 if __name__ == "__main__":
     executed_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "reports" / "_executed"
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         ex = executed_dir / nb.name
+        if nb.name in REPORT_COPIES:
+            ex = next(executed_dir.glob(REPORT_COPIES[nb.name]), ex)
         if ex.exists():
             print(f"{nb.name}: {refresh(nb, ex)} cell(s) updated")
         else:

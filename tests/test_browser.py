@@ -1,12 +1,14 @@
-"""The rendered reports as a reader opens them: index page + one village report in a real browser.
+"""The rendered reports as a reader opens them: the index page, a village and a district report in a
+real browser, with an accessibility audit.
 
-Builds a small processed folder, renders the village report of Pondok Labu
-(HTML) and the index page (``render.write_index`` with ``report.index_rows``),
-serves the folder over HTTP on 127.0.0.1 (random free port, a thread), and
-opens it with Playwright driving Debian's Chromium. Checks: no console errors
-or page errors, every image loaded, every link of the index answers 200.
+Renders the village report of Pondok Labu and the district report of Kotabaru from the session's
+sample run (``report.build_reports``, which also writes the index page), serves the folder over HTTP
+on 127.0.0.1 (random free port, a thread), and opens it with Playwright driving Debian's Chromium.
+Checks: no console or page errors, every image and figure present, every link of the index answers
+200, and axe-core (from the npm registry; ``make test`` installs it under ``.venv/node``) finds no
+serious or critical accessibility violation.
 
-Skipped (with the reason) only when the playwright package or Chromium is missing.
+Skipped (with the reason) only when the playwright package, Chromium or axe-core is missing.
 """
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from urllib.parse import urljoin
 
 import pytest
 
-from pk2d import paths, render, report
-from pk2d.cleaning import clean
-from pk2d.pipeline import build_compare, build_index
+import os
+
+from pk2d import paths, report
 
 PONDOK_LABU = "63.02.06.2012"
+KOTABARU = "63.02"
+AXE = Path(os.environ.get("PK2D_AXE", paths.PROJECT_DIR / ".venv" / "node" / "node_modules" / "axe-core" / "axe.min.js"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -47,17 +51,12 @@ def sync_playwright():
 
 
 @pytest.fixture(scope="module")
-def site(sync_playwright, tmp_path_factory):
-    """The reports folder: index.html + desa/<Pondok Labu>.html (+ .pdf)."""
-    processed = tmp_path_factory.mktemp("processed")
-    clean(paths.RAW_DIR, processed, key=b"test-key")
-    build_index(processed, catalogues=("ikk",))
-    build_compare(processed, n_boot=99, n_runs=50)
+def site(sync_playwright, sample_run, tmp_path_factory):
+    """The reports folder: index.html, desa/<Pondok Labu>.html and kabupaten/<Kotabaru>.html (+ .pdf)."""
     out = tmp_path_factory.mktemp("reports")
-    units = report.report_units(processed, villages=[PONDOK_LABU], round=1, district=False)
-    summary = render.render_units(units, out_dir=out, formats=("html", "pdf"), jobs=1, progress=False)
-    assert summary.ok, summary.text()
-    render.write_index(report.index_rows(processed, 1), out, lang="id")
+    summary = report.build_reports(sample_run, out, villages=[PONDOK_LABU], district=True, round=1, jobs=2,
+                                   progress=False)
+    assert summary.ok and len(summary.results) == 2, summary.text()
     return out
 
 
@@ -136,12 +135,14 @@ def test_village_report_in_the_browser(server, browser):
         hrefs = index.eval_on_selector_all("a[href$='.html']", "els => els.map(e => e.href)")
     finally:
         index.close()
-    assert len(hrefs) == 1 and PONDOK_LABU in hrefs[0]
-    page, errors, status = _open(browser, hrefs[0])
+    village = [h for h in hrefs if "/desa/" in h]
+    assert len(village) == 1 and PONDOK_LABU in village[0]
+    page, errors, status = _open(browser, village[0])
     try:
         assert status == 200
-        n, broken = _images(page)
-        assert n >= 3 and not broken, (n, broken)
+        _, broken = _images(page)
+        assert not broken, broken
+        assert page.evaluate("() => document.querySelectorAll('svg[role=img][aria-label]').length") == 3
         text = page.inner_text("body")
         assert "Laporan Desa Pondok Labu" in text and "sensus: tanpa galat sampling" in text
         assert "import pk2d" not in text and "village =" not in text
@@ -151,3 +152,29 @@ def test_village_report_in_the_browser(server, browser):
     finally:
         page.close()
     assert not errors, errors
+
+
+def _axe(page) -> list[dict]:
+    """Serious and critical violations axe-core finds on the page (WCAG 2 A/AA rules and best practice)."""
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""")
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("which", ["index.html", "desa", "kabupaten"])
+def test_accessibility_audit_finds_no_serious_violation(server, browser, site, which):
+    if not AXE.is_file():
+        pytest.skip(f"axe-core is not installed ({AXE}; `make test` installs it with npm)")
+    path = which if which.endswith(".html") else next((site / which).glob("*.html")).relative_to(site).as_posix()
+    page, errors, status = _open(browser, server + path)
+    try:
+        assert status == 200
+        assert page.evaluate("() => document.documentElement.lang") in ("id", "en")
+        violations = _axe(page)
+    finally:
+        page.close()
+    assert violations == [], violations

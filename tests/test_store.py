@@ -1,0 +1,272 @@
+"""The run record (pk2d.store): what a report stands on.
+
+Checked here: a report never renders from a run that no longer matches its catalogue, inputs or
+code; rerunning a stage with unchanged inputs changes no byte reports depend on and re-renders
+nothing; a stage's outputs join the run together or not at all (also when the stage is killed);
+a batch reads the run it pinned even when a stage commits a newer one meanwhile; two writers on
+one folder do not mix their files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pk2d import paths, store
+from pk2d.errors import MissingInputError, RunLockedError, StaleRunError
+from pk2d.lokus import read_lokus
+from pk2d.pipeline import build_compare, build_index, clean
+from pk2d.report import build_reports
+from tests.conftest import KEY, copy_run
+
+ROOT = Path(__file__).resolve().parents[1]
+PONDOK_LABU = "63.02.06.2012"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+# --- the record ----------------------------------------------------------------------------
+def test_the_record_knows_every_setting_and_holds_no_wall_clock_time(sample_run):
+    run = store.open_run(sample_run)
+    assert set(run.stages) == {"clean", "index", "compare"}
+    cat = run.settings("index")["catalogues"]["ikk"]
+    assert cat["content"]["categories"]["area"][2]["lower"] == 75 and len(cat["sha256"]) == 64
+    assert run.rounds() == (1, 2) and run.latest_round() == 2 and run.round_or_latest(None) == 2
+    cmp = run.settings("compare")
+    assert (cmp["seed"], cmp["n_boot"], cmp["n_runs"]) == (20240710, 99, 50)
+    assert [x["kode_desa"] for x in cmp["lokus"]] == [PONDOK_LABU]
+    assert all(k.startswith(("raw/",)) for k in run.record("clean").inputs)
+    assert run.record("index").inputs == {f"clean/{n}": run.record("clean").sha256(n)
+                                          for n in ("families.parquet", "members.parquet")}
+    text = (sample_run / store.RUN_FILE).read_text()
+    assert "created" not in text and "T0" not in text and "rendered" not in text
+    # the date that bounds interview dates is recorded but decides nothing the rebuild keys on
+    assert run.settings("clean")["today"] and clean(paths.RAW_DIR, sample_run, key=KEY, today="2031-01-01").up_to_date
+    assert run.catalogue("ikk") == run.catalogue(None)  # the recorded content, rebuilt and validated
+    with pytest.raises(MissingInputError):
+        run.round_or_latest(7)
+
+
+def test_every_module_is_in_exactly_one_code_list():
+    listed = [*(f for files in store.STAGE_CODE.values() for f in files), *store.COMMON_CODE, *store.PRESENTATION_CODE]
+    modules = sorted(p.relative_to(paths.PACKAGE_DIR).as_posix() for p in paths.PACKAGE_DIR.rglob("*.py"))
+    assert sorted(f for f in listed if f.endswith(".py")) == modules  # a new module must say what it decides
+    assert len(listed) == len(set(listed))
+
+
+def test_no_run_is_a_clear_message(tmp_path):
+    with pytest.raises(MissingInputError, match="run.json"):
+        store.open_run(tmp_path)
+    with pytest.raises(MissingInputError):
+        build_index(tmp_path)
+
+
+# --- stale runs never make a report ----------------------------------------------------------------
+def test_a_catalogue_edited_after_indexing_stops_the_report(sample_run, tmp_path):
+    work = tmp_path / "processed"
+    cat_file = tmp_path / "ikk.yaml"
+    shutil.copy(paths.CATALOGUE_DIR / "ikk.yaml", cat_file)
+    shutil.copytree(sample_run, work, ignore=shutil.ignore_patterns("index", "compare", ".lock", ".pins"))
+    rec = json.loads((work / store.RUN_FILE).read_text())
+    rec["stages"] = {"clean": rec["stages"]["clean"]}
+    (work / store.RUN_FILE).write_text(json.dumps(rec))
+    build_index(work, catalogues=(str(cat_file),))
+    build_compare(work, n_boot=19, n_runs=10)
+    assert store.open_run(work).problems() == []
+
+    raw = yaml.safe_load(cat_file.read_text())
+    raw["categories"]["area"][2]["lower"] = 73.5  # a new cut-off, after the index was computed
+    cat_file.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    out = tmp_path / "reports"
+    with pytest.raises(StaleRunError) as info:
+        build_reports(work, out, villages=[PONDOK_LABU], progress=False)
+    msg = str(info.value)
+    assert "catalogue ikk (ikk.yaml) was edited after `pk2d index` used it" in msg
+    assert "pk2d index && pk2d compare" in msg and info.value.exit_code == 2
+    assert not (out / "desa").exists()  # no report, not even a partial one
+    from pk2d import report
+
+    with pytest.raises(StaleRunError):  # a notebook opening the run gets the same stop
+        report.village(PONDOK_LABU, processed_dir=work)
+
+
+def test_changed_raw_input_and_code_are_named(sample_run, tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    shutil.copytree(paths.RAW_DIR, raw)
+    work = tmp_path / "processed"
+    clean(raw, work, key=KEY)
+    build_index(work, catalogues=("ikk",))
+    build_compare(work, n_boot=19, n_runs=10)
+    assert store.open_run(work).problems() == []
+    lokus = raw / "SINTETIS_desa_lokus.csv"
+    lokus.write_text(lokus.read_text() + "63.02,63.02.11.2005,Sangsang,2023\n")
+    problems = [p for _, p in store.open_run(work, check=False).problems()]
+    assert problems == [f"the desa lokus list in {raw} changed since `pk2d compare` read it"]
+    f = next(raw.glob("*putaran2_keluarga.csv"))
+    f.write_bytes(f.read_bytes() + b"\n")
+    problems = [p for _, p in store.open_run(work, check=False).problems()]
+    assert f"raw input {f.name} changed since `pk2d clean` read it" in problems
+    with pytest.raises(StaleRunError, match="pk2d clean && pk2d index && pk2d compare"):
+        store.open_run(work)
+    monkeypatch.setitem(store.STAGE_CODE, "index", (*store.STAGE_CODE["index"], "text.py"))
+    store.code_fingerprint.cache_clear()
+    try:
+        problems = [p for _, p in store.open_run(work, check=False).problems()]
+        assert any("pk2d code of the index stage changed since it ran" in p for p in problems)
+    finally:
+        store.code_fingerprint.cache_clear()
+
+
+def test_a_stage_rerun_makes_the_next_stage_stale_until_it_runs(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(paths.RAW_DIR, raw)
+    work = tmp_path / "processed"
+    clean(raw, work, key=KEY)
+    build_index(work, catalogues=("ikk",))
+    build_compare(work, n_boot=19, n_runs=10)
+    # new data: clean and index again, but not compare
+    f = next(raw.glob("*putaran1_keluarga.csv"))
+    lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
+    f.write_text("".join(lines[:-50]), encoding="utf-8")  # fifty families fewer
+    clean(raw, work, key=KEY)
+    build_index(work, catalogues=("ikk",))
+    with pytest.raises(StaleRunError) as info:
+        build_reports(work, tmp_path / "r", villages=[PONDOK_LABU], progress=False)
+    assert "the compare stage read index/scores.parquet of an earlier index run" in str(info.value)
+    assert "`pk2d compare`" in str(info.value)
+
+
+# --- unchanged inputs: the same bytes, nothing re-rendered ---------------------------------------------
+def test_rerunning_unchanged_stages_changes_no_byte_and_renders_nothing(sample_run, tmp_path):
+    work = copy_run(sample_run, tmp_path / "processed")
+    out = tmp_path / "reports"
+    first = build_reports(work, out, villages=[PONDOK_LABU], formats=("html",), jobs=1, progress=False)
+    assert [r.status for r in first.results] == ["rendered"]
+    rec_before = (work / store.RUN_FILE).read_bytes()
+    report_tables = {n: b for n, b in _files(store.open_run(work).folder("compare")).items() if n.startswith("report_")}
+
+    assert clean(paths.RAW_DIR, work, key=KEY).up_to_date  # unchanged: not recomputed
+    assert build_index(work, catalogues=("ikk",)).up_to_date
+    assert build_compare(work, n_boot=99, n_runs=50).up_to_date
+    assert (work / store.RUN_FILE).read_bytes() == rec_before
+
+    # recomputed from scratch on the same inputs: the files reports read are byte for byte the same
+    assert not build_index(work, catalogues=("ikk",), force=True).up_to_date
+    assert not build_compare(work, n_boot=99, n_runs=50, force=True).up_to_date
+    run = store.open_run(work)
+    assert {n: b for n, b in _files(run.folder("compare")).items() if n.startswith("report_")} == report_tables
+    again = build_reports(work, out, villages=[PONDOK_LABU], formats=("html",), jobs=1, progress=False)
+    assert [r.status for r in again.results] == ["skipped"], again.text()
+    assert again.seconds < 30
+
+
+def test_new_data_for_one_village_re_renders_that_village_only(sample_run, tmp_path):
+    from pk2d.report.tables import unit_digests
+
+    run = store.open_run(sample_run)
+    units = run.table("report_units")
+    both = units[(units["unit"].isin([PONDOK_LABU, "63.02.11.2005"])) & (units["round"] == 1)]
+    assert both["digest"].nunique() == 2
+    tables = {n.removesuffix(".parquet"): run.table(n.removesuffix(".parquet"))
+              for n in run.record("compare").outputs if n.startswith("report_")}
+    assert list(unit_digests(tables, units)) == list(units["digest"])  # the stored digests are the rows' digests
+
+
+# --- a stage's outputs arrive together or not at all -------------------------------------------------
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    import pandas as pd
+    from pk2d import pipeline
+    original = pd.DataFrame.to_parquet
+    def slow(self, path, *a, **k):
+        original(self, path, *a, **k)
+        print("WROTE", path, flush=True)
+        time.sleep(30)  # killed here, after the first output of the stage was written
+    pd.DataFrame.to_parquet = slow
+    pipeline.build_index({work!r}, catalogues=("ikk",), force=True)
+""")
+
+
+def test_an_index_killed_half_way_leaves_the_run_as_it_was(sample_run, tmp_path):
+    work = copy_run(sample_run, tmp_path / "processed")
+    before = (work / store.RUN_FILE).read_bytes()
+    gen_before = store.open_run(work).record("index").generation
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT.format(root=str(ROOT), work=str(work)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("WROTE"), line
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (work / store.RUN_FILE).read_bytes() == before  # the half-made stage is not part of the run
+    run = store.open_run(work)
+    assert run.record("index").generation == gen_before and run.problems() == []
+    tmp_dirs = [d for d in (work / "index").iterdir() if d.name.startswith(".tmp-")]
+    assert len(tmp_dirs) == 1  # its temporary folder, swept by the next stage that commits
+    build_index(work, catalogues=("ikk",), force=True)
+    assert not [d for d in (work / "index").iterdir() if d.name.startswith(".tmp-")]
+    assert store.open_run(work).problems() == []
+
+
+def test_a_pinned_run_outlives_a_newer_commit(sample_run, tmp_path):
+    work = copy_run(sample_run, tmp_path / "processed")
+    old = store.open_run(work)
+    old_folder = old.folder("compare")
+    with store.pinned(old):
+        build_compare(work, n_boot=29, n_runs=10)  # a new run is committed while a batch reads the old one
+        new = store.open_run(work)
+        assert new.id != old.id and new.folder("compare") != old_folder
+        assert old_folder.is_dir()  # kept: pinned
+        pinned = store.open_run(work, run_id=old.id, check=False)
+        assert pinned.problems() == [] or all("read" in p for _, p in pinned.problems())
+        assert pinned.table("report_units").equals(old.table("report_units"))
+    build_compare(work, n_boot=39, n_runs=10)  # the pin is gone: the old generation is collected
+    assert not old_folder.exists()
+
+
+def test_two_writers_on_one_folder_do_not_mix(sample_run, tmp_path):
+    work = copy_run(sample_run, tmp_path / "processed")
+    with store.folder_lock(work, "pk2d index"):
+        with pytest.raises(RunLockedError, match="already running") as info:
+            build_compare(work, n_boot=19, n_runs=10, force=True)
+    assert info.value.exit_code == 2
+    build_compare(work, n_boot=19, n_runs=10, force=True)  # once the other one has finished
+
+
+# --- every desa lokus, every kabupaten ---------------------------------------------------------------
+def test_every_desa_lokus_is_compared_and_evaluated(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(paths.RAW_DIR, raw)
+    (raw / "SINTETIS_desa_lokus.csv").write_text(
+        "kode_kabupaten,kode_desa,nama_desa,tahun\n63.02,63.02.06.2012,Pondok Labu,2024\n"
+        "63.02,63.02.11.2005,Sangsang,2023\n")
+    assert list(read_lokus(raw)["kode_desa"]) == ["63.02.11.2005", "63.02.06.2012"]
+    work = tmp_path / "processed"
+    clean(raw, work, key=KEY)
+    build_index(work, catalogues=("ikk",))
+    res = build_compare(work, n_boot=19, n_runs=10)
+    did = res.did.query("component_id == 'indeks'")
+    assert sorted(did["focus"]) == ["63.02.06.2012", "63.02.11.2005"]
+    # the other desa lokus is not a comparison village: 12 villages, one treated, 10 controls
+    assert set(did["n_villages"]) == {11}
+    fv = res.table("focus_vs")
+    assert set(fv["focus"]) == {"63.02.06.2012", "63.02.11.2005"} and set(fv["round"]) == {1, 2}
+    units = res.run.table("report_units")
+    assert units.loc[units["unit"].isin(did["focus"]), "lokus"].all()
