@@ -39,8 +39,9 @@ test: $(STAMP) $(AXE) ## run every test: unit tests, doctests, the browser and a
 lab: $(STAMP) ## open JupyterLab on notebooks/ with a kernel where `import pk2d` works
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-bench: $(STAMP) ## speed benchmarks (ratios against a baseline measured in the same run)
+bench: $(STAMP) ## speed benchmarks (ratios against baselines measured in the same run; about 15 minutes)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/reports.py
 
 synth: $(STAMP) ## regenerate the committed synthetic sample in data/raw
 	$(BIN)/pk2d synth --out data/raw

@@ -1,8 +1,7 @@
 """pk2d benchmarks: each stage timed against a baseline measured in the same run.
 
-    make bench                                  # 90,000 families (the whole kabupaten)
+    make bench                                  # 90,000 families, then the report batch (benchmarks/reports.py)
     .venv/bin/python benchmarks/run.py --families 1000000
-    .venv/bin/python benchmarks/run.py --reports   # also report rendering (slow)
 
 Machines are shared and noisy, so the numbers that matter are the RATIOS
 against a baseline measured on the same machine in the same run (best of
@@ -13,7 +12,8 @@ against a baseline measured on the same machine in the same run (best of
 * score  vs a naive row-by-row implementation (``DataFrame.apply``) on a
   sample, scaled per family: the ratio is the vectorised code's cost share
 * areas  vs one ``groupby().mean()`` of the index per village (the floor)
-* report vs a plain serial loop of ``papermill`` + ``jupyter nbconvert``
+The report batch has its own benchmark, ``benchmarks/reports.py`` (a plain serial
+``papermill`` + ``nbconvert`` loop as its baseline).
 
 Generated data goes to ``benchmarks/_data/`` (git-ignored). Nothing here is
 a test: no timing is asserted anywhere.
@@ -59,7 +59,6 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", type=int, default=90_000)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--reports", action="store_true", help="also time report rendering (needs `make run` first)")
     a = ap.parse_args(argv)
 
     from pk2d.catalogue import load_catalogue
@@ -101,8 +100,6 @@ def main(argv=None) -> int:
         t_group = best(lambda: scores.groupby(["putaran", "kode_desa"])["indeks"].mean(), a.repeat)
         rows.append(("areas (5 levels, 35 components)", len(fam), t_areas, t_group, "groupby mean of the index"))
 
-        if a.reports:
-            rows.extend(_bench_reports())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -111,34 +108,6 @@ def main(argv=None) -> int:
         print(f"{stage:<34} {n:>9,} {t:>9.2f} {base:>9.2f} {t / base:>7.3g}  {what}")
     print("\nratio = stage time / baseline time in this run (lower is better)")
     return 0
-
-
-def _bench_reports():
-    """pk2d's batch renderer (2 workers) vs a plain serial papermill + nbconvert loop (HTML only)."""
-    from pk2d import report
-    from pk2d.render import plain_serial_baseline, render_units
-
-    units = report.report_units()
-    out = Path(tempfile.mkdtemp(prefix="pk2d-bench-rep-"))
-    try:
-        t0 = time.perf_counter()
-        plain_serial_baseline(units, out / "plain")
-        t_plain = time.perf_counter() - t0
-        rows = []
-        for formats in (("html",), ("html", "pdf")):
-            t0 = time.perf_counter()
-            summary = render_units(units, out_dir=out / "-".join(formats), formats=formats, jobs=2, force=True,
-                                   progress=False)
-            rows.append((f"reports ({'+'.join(formats)}, --jobs 2)", len(units), time.perf_counter() - t0, t_plain,
-                         "serial papermill + nbconvert (html)"))
-            print(summary.text(all_rows=False), file=sys.stderr)
-        t0 = time.perf_counter()
-        render_units(units, out_dir=out / "html-pdf", formats=("html", "pdf"), jobs=2, progress=False)
-        rows.append(("reports, unchanged (all skipped)", len(units), time.perf_counter() - t0, t_plain,
-                     "serial papermill + nbconvert (html)"))
-        return rows
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,14 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 import yaml
 
 from . import paths
 from .errors import CatalogueError
+from .io import freeze as _freeze
+from .io import thaw as _thaw
 
 OPS = ("eq", "ne", "in", "not_in", "ge", "gt", "le", "lt")
 SETTINGS = {
@@ -137,22 +138,6 @@ class Catalogue:
                             fix="Use a column of pk2d/contract.yaml or a feature listed by "
                             "pk2d.features.feature_names(), or add the column to the contract.",
                         )
-
-
-def _thaw(obj):
-    if isinstance(obj, Mapping):
-        return {k: _thaw(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_thaw(v) for v in obj]
-    return obj
-
-
-def _freeze(obj):
-    if isinstance(obj, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
-    if isinstance(obj, list):
-        return tuple(_freeze(v) for v in obj)
-    return obj
 
 
 def _hash_obj(obj) -> str:

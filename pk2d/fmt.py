@@ -111,3 +111,15 @@ def datetime_text(t: dt.datetime, lang: str = "id") -> str:
     if _lang(lang) == "en":
         return f"{date_text(t.date(), 'en')} at {t:%H:%M} {zone}".rstrip()
     return f"{date_text(t.date())} pukul {t:%H.%M} {zone}".rstrip()
+
+
+def printable(text: str, width: int | None = None) -> str:
+    r"""Untrusted text made safe for a terminal line (no control characters, optionally cut).
+
+    >>> printable("Desa\nX\x00", 5)
+    'Desa…'
+    """
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    if width is not None and len(text) > width:
+        text = text[: max(width - 1, 0)] + "…"
+    return text

@@ -1,4 +1,4 @@
-"""Atomic writes and hashes: every output appears whole or not at all.
+"""Atomic writes, hashes, frozen data and process checks: every output appears whole or not at all.
 
 Each writer writes a temporary file in the target folder, then renames it
 over the target (``os.replace`` is atomic on one file system), so an
@@ -19,9 +19,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported by the callers that hand over frames; importing io stays light
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -77,6 +81,8 @@ def write_json(target, obj: Any) -> Path:
 def write_excel(sheets: dict[str, pd.DataFrame], target) -> Path:
     """One workbook, one sheet per entry (names cut to Excel's 31 characters)."""
 
+    import pandas as pd
+
     def writer(p):
         with pd.ExcelWriter(p, engine="openpyxl") as xl:
             for name, df in sheets.items():
@@ -91,3 +97,37 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def thaw(obj):
+    """Plain dicts and lists from :func:`freeze`'s read-only mappings and tuples (for JSON, YAML)."""
+    if isinstance(obj, Mapping):
+        return {k: thaw(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [thaw(v) for v in obj]
+    return obj
+
+
+def freeze(obj):
+    """Read-only mappings and tuples all the way down (immutable settings and catalogues).
+
+    >>> f = freeze({"a": [1, {"b": 2}]})
+    >>> f["a"][1]["b"], thaw(f)
+    (2, {'a': [1, {'b': 2}]})
+    """
+    if isinstance(obj, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(freeze(v) for v in obj)
+    return obj
+
+
+def process_alive(pid: int) -> bool:
+    """True while process ``pid`` exists (a process of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ReportError
+from .fmt import printable
+from .io import process_alive as _alive
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -51,7 +53,7 @@ ENGINE_NAME = "pk2d"
 #: modules a forked kernel finds already imported (a report notebook's imports, and IPython's)
 WARM_MODULES = ("numpy", "pandas", "pyarrow.parquet", "matplotlib", "matplotlib.pyplot", "IPython",
                 "IPython.display", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
-                "matplotlib_inline.backend_inline", "jinja2", "pk2d.report", "pk2d.plots")
+                "matplotlib_inline.backend_inline", "ipykernel.debugger", "jinja2", "pk2d.report", "pk2d.plots")
 #: called once in the zygote after the imports (``module:function``): caches every kernel inherits
 WARM_UP = "pk2d.report:warm"
 #: single-threaded numerical libraries in kernels: forking after a thread pool started is unsafe, and
@@ -78,16 +80,6 @@ def _set_pdeathsig() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sweep_stale_folders() -> int:
@@ -300,6 +292,10 @@ def _zygote_main(warm_up: str, modules: list[str]) -> None:  # pragma: no cover 
                     children.discard(pid)
 
     signal.signal(signal.SIGCHLD, reap)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the warm heap moves out of the collector's sight: kernels do not copy it page by page
     zygote = os.getpid()
     out.write((json.dumps({"ready": True, "pid": zygote}) + "\n").encode())
     out.flush()
@@ -612,14 +608,6 @@ class ExecutionFailed(Exception):
         self.cell_index = cell_index
         self.attempts = attempts
         self.executed = executed
-
-
-def printable(text: str, width: int | None = None) -> str:
-    """Untrusted text made safe for a terminal line (no control characters, optionally cut)."""
-    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    if width is not None and len(text) > width:
-        text = text[: max(width - 1, 0)] + "…"
-    return text
 
 
 def run_notebook(template: Path, parameters: dict, *, pool: KernelPool | None = None, kernel_name: str = "python3",

@@ -77,18 +77,10 @@ def rejects_by_rule(rejects: pd.DataFrame, ax=None, lang: str = "id"):
 
 
 def family_distribution(index: pd.Series, cutoffs=(50, 75), ax=None, lang: str = "id"):
-    """Histogram of family indices with the category cut-offs marked."""
-    ax = _ax(ax)
-    ax.hist(index.dropna().to_numpy(), bins=np.arange(0, 102.5, 2.5), color=GREYS[2], edgecolor=GREYS[0],
-            linewidth=0.5)
-    for c in cutoffs:
-        ax.axvline(c, color=GREYS[0], linestyle="--", linewidth=1)
-    ax.set_xlabel(_t("family_index", lang))
-    ax.set_ylabel(_t("families", lang))
-    ax.set_xlim(0, 100)
-    _decimal_axis(ax, "x", lang)
-    ax.spines[["top", "right"]].set_visible(False)
-    return _fit(ax)
+    """Histogram of family indices (2-point bins, as in the reports) with the category cut-offs marked."""
+    edges = np.linspace(0, 100, 51)
+    n, _ = np.histogram(index.dropna().to_numpy(float), bins=edges)
+    return family_histogram(pd.DataFrame({"low": edges[:-1], "high": edges[1:], "n": n}), cutoffs, ax, lang)
 
 
 def league(areas: pd.DataFrame, ax=None, lang: str = "id", highlight: str | None = None, cutoffs=(50, 75)):
@@ -182,9 +174,12 @@ def rank_ranges(summary: pd.DataFrame, ax=None, lang: str = "id"):
 def family_histogram(hist: pd.DataFrame, cutoffs=(50, 75), ax=None, lang: str = "id"):
     """Histogram of family indices from binned counts (``low``, ``high``, ``n``), cut-offs marked."""
     ax = _ax(ax, size=(7, 3))
-    if len(hist):
-        ax.bar(hist["low"], hist["n"], width=hist["high"] - hist["low"], align="edge", color=GREYS[2],
-               edgecolor=GREYS[0], linewidth=0.5)
+    if len(hist):  # one outline for all bins (a bar per bin costs a patch each)
+        edges = np.arange(0.0, 100.0 + 1e-9, float((hist["high"] - hist["low"]).iloc[0]))
+        counts = np.zeros(len(edges) - 1)
+        counts[np.clip(np.searchsorted(edges, hist["low"].to_numpy(float) + 1e-9) - 1, 0, len(counts) - 1)] = hist["n"]
+        ax.stairs(counts, edges, fill=True, color=GREYS[2])
+        ax.stairs(counts, edges, color=GREYS[0], linewidth=0.6)
     for c in cutoffs:
         ax.axvline(c, color=GREYS[0], linestyle="--", linewidth=1)
     ax.set_xlabel(_t("family_index", lang))
@@ -203,8 +198,11 @@ def position(bins: pd.DataFrame, peers: pd.DataFrame, cutoffs=(50, 75), ax=None,
     (the other ``peers`` rows) as triangles."""
     ax = _ax(ax, size=(7, 2.4))
     if len(bins):
-        ax.bar(bins["low"], bins["n"], width=1.0, align="edge", color=GREYS[3], edgecolor=GREYS[2], linewidth=0.4,
-               label=_t("all_villages", lang))
+        edges = np.arange(0.0, 101.0, 1.0)
+        counts = np.zeros(100)
+        counts[np.clip(bins["low"].to_numpy(int), 0, 99)] = bins["n"]
+        ax.stairs(counts, edges, fill=True, color=GREYS[3], label=_t("all_villages", lang))
+        ax.stairs(counts, edges, color=GREYS[2], linewidth=0.6)
     top = max(float(bins["n"].max()) if len(bins) else 1.0, 1.0)
     others = peers[~peers["self"]]
     if len(others):

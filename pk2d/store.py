@@ -43,7 +43,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from . import __version__, paths
 from .errors import MissingInputError, RunLockedError, StaleRunError
-from .io import sha256_file, write_json
+from .io import freeze as _freeze
+from .io import process_alive as _alive
+from .io import sha256_file, thaw as _thaw, write_json
 
 STAGES = ("clean", "index", "compare")
 #: the stages each stage reads
@@ -103,22 +105,6 @@ def _canonical(obj) -> str:
 def digest(obj) -> str:
     """sha256 of a JSON-able object in canonical form (sorted keys)."""
     return hashlib.sha256(_canonical(obj).encode("utf-8")).hexdigest()
-
-
-def _thaw(obj):
-    if isinstance(obj, Mapping):
-        return {k: _thaw(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_thaw(v) for v in obj]
-    return obj
-
-
-def _freeze(obj):
-    if isinstance(obj, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
-    if isinstance(obj, list):
-        return tuple(_freeze(v) for v in obj)
-    return obj
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -432,16 +418,6 @@ def _holder(fd: int) -> str:
         return os.read(fd, 300).decode("utf-8", "replace").strip() or "another process"
     except OSError:
         return "another process"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

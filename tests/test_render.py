@@ -73,7 +73,7 @@ def temp_files(folder: Path) -> list[Path]:
 
 
 def kernel_processes() -> list[int]:
-    """pids of pk2d kernel processes (zygotes and forked kernels) of this machine."""
+    """pids of the processes a batch starts (kernel zygotes, forked kernels, the PDF browser and its driver)."""
     found = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -81,7 +81,7 @@ def kernel_processes() -> list[int]:
                 cmd = (d / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"pk2d.kernel" in cmd or b"ipykernel_launcher" in cmd:
+            if any(x in cmd for x in (b"pk2d.kernel", b"ipykernel_launcher", b"chromium", b"playwright/driver")):
                 found.append(int(d.name))
     return found
 
@@ -471,7 +471,7 @@ def test_a_killed_batch_leaves_no_partial_file_no_kernel_and_resumes(tmp_path, s
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert _no_orphans(before) == [], "kernel processes outlived their batch"
+    assert _no_orphans(before) == [], "kernel or browser processes outlived their batch"
     if sig != signal.SIGKILL:  # stopped cleanly: summary, no traceback, finished units recorded
         assert proc.returncode == 130 and "INTERRUPTED" in stdout and "Traceback" not in stderr, (stdout, stderr)
     m = json.loads((out / "_manifest.json").read_text())["units"]

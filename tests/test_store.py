@@ -32,6 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PONDOK_LABU = "63.02.06.2012"
 
 
+def _own_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the raw sample and a run made from it (raw folder, processed folder), to change."""
+    raw = tmp_path / "raw"
+    shutil.copytree(paths.RAW_DIR, raw)
+    work = tmp_path / "processed"
+    clean(raw, work, key=KEY)
+    build_index(work, catalogues=("ikk",))
+    build_compare(work, n_boot=19, n_runs=10)
+    return raw, work
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
             if p.is_file() and not p.name.startswith(".")}
@@ -102,13 +113,8 @@ def test_a_catalogue_edited_after_indexing_stops_the_report(sample_run, tmp_path
         report.village(PONDOK_LABU, processed_dir=work)
 
 
-def test_changed_raw_input_and_code_are_named(sample_run, tmp_path, monkeypatch):
-    raw = tmp_path / "raw"
-    shutil.copytree(paths.RAW_DIR, raw)
-    work = tmp_path / "processed"
-    clean(raw, work, key=KEY)
-    build_index(work, catalogues=("ikk",))
-    build_compare(work, n_boot=19, n_runs=10)
+def test_changed_raw_input_and_code_are_named(tmp_path, monkeypatch):
+    raw, work = _own_run(tmp_path)
     assert store.open_run(work).problems() == []
     lokus = raw / "SINTETIS_desa_lokus.csv"
     lokus.write_text(lokus.read_text() + "63.02,63.02.11.2005,Sangsang,2023\n")
@@ -130,12 +136,7 @@ def test_changed_raw_input_and_code_are_named(sample_run, tmp_path, monkeypatch)
 
 
 def test_a_stage_rerun_makes_the_next_stage_stale_until_it_runs(tmp_path):
-    raw = tmp_path / "raw"
-    shutil.copytree(paths.RAW_DIR, raw)
-    work = tmp_path / "processed"
-    clean(raw, work, key=KEY)
-    build_index(work, catalogues=("ikk",))
-    build_compare(work, n_boot=19, n_runs=10)
+    raw, work = _own_run(tmp_path)
     # new data: clean and index again, but not compare
     f = next(raw.glob("*putaran1_keluarga.csv"))
     lines = f.read_text(encoding="utf-8").splitlines(keepends=True)

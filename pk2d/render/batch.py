@@ -37,7 +37,8 @@ from typing import Iterable, Sequence
 from .. import __version__, paths
 from ..errors import Pk2dError, ReportError
 from ..io import atomic_path, sha256_file, write_json, write_text
-from ..kernel import ExecutionFailed, KernelPool, KernelStartError, printable, run_notebook
+from ..fmt import printable
+from ..kernel import ExecutionFailed, KernelPool, KernelStartError, run_notebook
 from ..store import PRESENTATION_CODE, folder_lock
 from .publish import notebook_to_html, shell_hash
 from .results import RenderSummary, UnitResult
@@ -151,7 +152,7 @@ def _check_writable(out_dir: Path) -> None:
 class _MemorySampler:
     """Peak resident memory of this process and all its descendants (Linux /proc; elsewhere None)."""
 
-    def __init__(self, every: float = 0.25):
+    def __init__(self, every: float = 2.0):
         self.peak_kb = 0
         self._stop = threading.Event()
         self._ok = Path("/proc/self/status").is_file()
@@ -168,14 +169,6 @@ class _MemorySampler:
     def sample() -> int:
         """kB of memory held by this process tree: proportional set sizes (shared pages of forked kernels
         counted once), resident sizes where the kernel gives no PSS."""
-        parents = {}
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        children: dict[int, list[int]] = {}
-        for pid, ppid in parents.items():
-            children.setdefault(ppid, []).append(pid)
         total, todo, seen = 0, [os.getpid()], set()
         while todo:
             pid = todo.pop()
@@ -183,7 +176,7 @@ class _MemorySampler:
                 continue
             seen.add(pid)
             total += _pss_kb(pid)
-            todo += children.get(pid, [])
+            todo += _children(pid)
         return total
 
     def stop(self) -> float | None:
@@ -193,6 +186,26 @@ class _MemorySampler:
             with contextlib.suppress(Exception):
                 self.peak_kb = max(self.peak_kb, self.sample())
         return self.peak_kb / 1024 if self._ok and self.peak_kb else None
+
+
+def _children(pid: int) -> list[int]:
+    """Child pids (``/proc/PID/task/*/children``; a scan of /proc where the kernel lacks that file)."""
+    found: list[int] = []
+    tasks = Path(f"/proc/{pid}/task")
+    try:
+        for t in tasks.iterdir():
+            found += [int(x) for x in (t / "children").read_text().split()]
+        return found
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return found
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(d.name))
+    return found
 
 
 def _pss_kb(pid: int) -> int:

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from .. import __version__, paths
 from ..fmt import number
 from ..io import write_text
-from ..kernel import printable
+from ..fmt import printable
 from ..text import lang_of, t
 from .publish import INDEX_TEMPLATE, css, jinja_env
 from .unit import FORMATS, ReportUnit, safe_code, slugify

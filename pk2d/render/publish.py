@@ -42,6 +42,10 @@ _RESOURCE_ATTRS = {
 }
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]*)\1\s*\)|@import\s+(['"])([^'"]*)\3""", re.I)
 _SRCSET_URL = re.compile(r"[\s,]*(\S+)")
+#: the only parts of a page that can load anything: resource tags, style elements, style attributes
+_CANDIDATES = re.compile(
+    r"<style\b.*?</style\s*>|<(?:%s)\b[^>]*>|<[a-zA-Z][\w:-]*\s[^>]*?\bstyle\s*=\s*(?:\"[^\"]*\"|'[^']*')[^>]*>"
+    % "|".join(sorted(_RESOURCE_ATTRS, key=len, reverse=True)), re.I | re.S)
 
 
 def _srcset_urls(value: str) -> list[str]:
@@ -98,10 +102,13 @@ def external_resources(html: str) -> list[str]:
     >>> external_resources('<script src="https://cdn.x/require.js"></script><style>@font-face{src:url(f.woff)}</style>')
     ['https://cdn.x/require.js', 'f.woff']
     """
-    scanner = _ResourceScanner()
-    scanner.feed(html)
-    scanner.close()
-    return [u for u in scanner.urls if u and not u.lower().startswith(("data:", "#"))]
+    urls: list[str] = []
+    for m in _CANDIDATES.finditer(html):  # parse those parts only: a page is mostly text, tables and SVG
+        scanner = _ResourceScanner()  # each part alone (an opened <script> must not swallow the rest)
+        scanner.feed(m.group(0))
+        scanner.close()
+        urls += scanner.urls
+    return [u for u in urls if u and not u.lower().startswith(("data:", "#"))]
 
 
 def _exporter():
@@ -121,18 +128,57 @@ def _exporter():
                                     if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
                 return cell, resources
 
+        class Exporter(HTMLExporter):
+            """nbconvert's HTML exporter without its two whole-page passes that a report does not need:
+            after rendering, HTMLExporter re-parses the page with BeautifulSoup to give images without
+            alternative text a placeholder and lab cells tab stops (report figures carry their own
+            alternative text, :func:`_alt_for_bare_images` covers any other image, and the basic template
+            has no lab cells); and it re-validates the notebook after each preprocessor (papermill wrote a
+            valid notebook). Together they were half of a report's HTML time."""
+
+            def _validate_preprocessor(self, nbc, preprocessor):
+                pass
+
+            def from_notebook_node(self, nb, resources=None, **kw):
+                from nbconvert.exporters.templateexporter import TemplateExporter
+                from nbconvert.filters.highlight import Highlight2HTML
+                from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+                langinfo = nb.metadata.get("language_info", {})
+                lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+                self.register_filter("highlight_code", self.filters.get(
+                    "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+                resources = self._init_resources(resources)
+                self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+                    notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+                return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
         c = Config()
         c.TagRemovePreprocessor.enabled = True
         c.TagRemovePreprocessor.remove_cell_tags = set(REMOVE_CELL_TAGS)
         c.TagRemovePreprocessor.remove_input_tags = set(REMOVE_INPUT_TAGS)
         c.TagRemovePreprocessor.remove_all_outputs_tags = set(REMOVE_OUTPUT_TAGS)
         # "basic" renders the cells only: no page, no CSS, no require.js, no MathJax, no fonts.
-        exporter = HTMLExporter(config=c, template_name="basic", exclude_input=True, exclude_input_prompt=True,
+        exporter = Exporter(config=c, template_name="basic", exclude_input=True, exclude_input_prompt=True,
                                 exclude_output_prompt=True, embed_images=True, anchor_link_text="",
                                 log=logging.getLogger(__name__ + ".nbconvert"))
         exporter.register_preprocessor(DropStderr(), enabled=True)
         _local.exporter = exporter
     return exporter
+
+
+_BARE_IMG = re.compile(r"<img\b(?![^>]*\balt=)", re.I)
+
+
+def _alt_for_bare_images(body: str, alt: str) -> str:
+    """Every ``<img>`` has an ``alt`` (a figure a researcher adds with ``plt.show()`` gets a plain one).
+
+    >>> _alt_for_bare_images('<img src="a"><img alt="x" src="b">', "gambar")
+    '<img alt="gambar" src="a"><img alt="x" src="b">'
+    """
+    from markupsafe import escape
+
+    return _BARE_IMG.sub(f'<img alt="{escape(alt)}"', body)
 
 
 def jinja_env():
@@ -179,6 +225,7 @@ def notebook_to_html(nb, unit: ReportUnit, *, key: str = "") -> str:
 
     resources = {"metadata": {"path": str(unit.template.resolve().parent), "name": unit.stem}}
     body, _ = _exporter().from_notebook_node(nb, resources=resources)
+    body = _alt_for_bare_images(body, t("page.no_alt", unit.lang))
     footer = t("page.footer", unit.lang, version=__version__, template=unit.template.name)
     if key:
         footer += f" · {key[:12]}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ReportError
-from ..kernel import printable
+from ..fmt import printable
 from .unit import ReportUnit
 
 #: where a report's seconds go: waiting for a kernel started ahead, running the cells, stopping the

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import ReportError
-from ..kernel import printable
+from ..fmt import printable
 from ..text import lang_of, t
 
 KINDS = ("desa", "kabupaten", "provinsi")

@@ -38,6 +38,12 @@ def warm() -> None:
     from .display import TEMPLATES, env
 
     catalogue()
+    try:  # the kernel's switch to the inline backend reads matplotlib's backend entry points: once, here
+        from matplotlib.backends.registry import backend_registry
+
+        backend_registry.list_all()
+    except Exception:  # pragma: no cover - older matplotlib
+        pass
     for p in TEMPLATES.glob("*.html.j2"):
         env().get_template(p.name)
     prof = pd.DataFrame({"name": ["Dimensi A", "Dimensi B"], "Desa": [80.0, 60.0], "Kec.": [70.0, 65.0]})

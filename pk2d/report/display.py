@@ -54,8 +54,27 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     return env().get_template(f"{template}.html.j2").render(**context)
 
 
+class _Shown:
+    """What a displayed piece shares: HTML for Jupyter and ``str()``, ``in`` on its HTML, ``+`` to join."""
+
+    def html(self) -> str:  # pragma: no cover - defined by the subclasses
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __str__(self) -> str:
+        return self.html()
+
+    def __contains__(self, text: str) -> bool:
+        return text in self.html()
+
+    def __add__(self, other) -> "Fragments":
+        return Fragments((*(self.parts if isinstance(self, Fragments) else (self,)), other))
+
+
 @dataclass(frozen=True)
-class Fragment:
+class Fragment(_Shown):
     """A piece of a report: the partial ``templates/report/<template>.html.j2`` with its data.
 
     ``context`` holds numbers and names; ``lang`` picks the texts. The data stays available for
@@ -69,42 +88,18 @@ class Fragment:
     def html(self) -> str:
         return render(self.template, {**self.context, "lang": lang_of(self.lang)})
 
-    def _repr_html_(self) -> str:
-        return self.html()
-
-    def __str__(self) -> str:
-        return self.html()
-
-    def __contains__(self, text: str) -> bool:
-        return text in self.html()
-
-    def __add__(self, other) -> "Fragments":
-        return Fragments((self, other))
-
     def __repr__(self) -> str:  # short: IPython computes a text/plain form of every displayed object
         return f"Fragment({self.template!r})"
 
 
 @dataclass(frozen=True)
-class Fragments:
+class Fragments(_Shown):
     """Several pieces shown one after the other."""
 
     parts: tuple
 
     def html(self) -> str:
         return "".join(p.html() if hasattr(p, "html") else str(p) for p in self.parts if p is not None)
-
-    def _repr_html_(self) -> str:
-        return self.html()
-
-    def __str__(self) -> str:
-        return self.html()
-
-    def __contains__(self, text: str) -> bool:
-        return text in self.html()
-
-    def __add__(self, other) -> "Fragments":
-        return Fragments((*self.parts, other))
 
     def __repr__(self) -> str:
         return f"Fragments({len(self.parts)})"

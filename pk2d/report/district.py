@@ -17,8 +17,7 @@ from .. import defaults
 from ..catalogue import agency_name
 from ..fmt import count, number, period_text, signed, span
 from .display import Fragment, Table
-from .sections import (Unit, cutoff_rule, fact_table, methodology, open_unit, provenance, provenance_table, quality,
-                       summary_context)
+from .sections import AnnexSections, Unit, cutoff_rule, fact_table, open_unit, summary_context
 
 #: shading of the dimension table: lower bound, CSS class (darker = lower; the numbers stay printed)
 HEAT_BINS = ((80, "heat-1"), (70, "heat-2"), (60, "heat-3"), (50, "heat-4"), (-math.inf, "heat-5"))
@@ -42,7 +41,7 @@ def district(code: str, *, round: int | None = None, catalogue=None, lang: str =
                                     processed_dir=processed_dir, run_id=run_id))
 
 
-class DistrictReport:
+class DistrictReport(AnnexSections):
     """Every section of one district report."""
 
     def __init__(self, unit: Unit):
@@ -90,7 +89,7 @@ class DistrictReport:
     # --- league -----------------------------------------------------------------------------------
     @cached_property
     def league_data(self) -> pd.DataFrame:
-        return self.unit.rows("report_league").sort_values(["rank", "code"]).reset_index(drop=True)
+        return self.unit.rows("report_league", sort=["rank", "code"]).reset_index(drop=True)
 
     @cached_property
     def league_intro(self) -> Fragment:
@@ -129,7 +128,7 @@ class DistrictReport:
     @cached_property
     def category_counts(self) -> pd.DataFrame:
         u = self.unit
-        cc = u.rows("report_area_categories").sort_values("category", ascending=False)
+        cc = u.rows("report_area_categories", sort="category", ascending=False)
         return cc.assign(label=[u.category_label(c) for c in cc["category"]]).reset_index(drop=True)
 
     @cached_property
@@ -227,7 +226,7 @@ class DistrictReport:
     @cached_property
     def workload(self) -> Table:
         u = self.unit
-        wl = u.rows("report_plan").sort_values("top_priority").reset_index(drop=True)
+        wl = u.rows("report_plan", sort="top_priority").reset_index(drop=True)
         if wl.empty:
             return Table(pd.DataFrame({"": [u.L("none")]}), header=False, data=wl)
         frame = pd.DataFrame({u.L("col_agency"): [agency_name(a, self.lang) for a in wl["agency"]],
@@ -235,34 +234,3 @@ class DistrictReport:
                               u.L("col_indicators"): wl["indicators"].astype(str).to_numpy(),
                               u.L("col_affected"): [count(x, self.lang) for x in wl["families_affected"]]})
         return Table(frame, numeric=(u.L("col_n_villages"), u.L("col_affected")), data=wl, note=u.L("plan_note"))
-
-    # --- data quality, method, provenance --------------------------------------------------------------------
-    @cached_property
-    def _quality(self):
-        return quality(self.unit)
-
-    @property
-    def quality_intro(self) -> Fragment:
-        return self._quality[0]
-
-    @property
-    def quality(self) -> Table:
-        return self._quality[1]
-
-    @property
-    def rejects(self) -> Table:
-        return self._quality[2]
-
-    @cached_property
-    def methodology(self) -> Fragment:
-        return methodology(self.unit, name=self.name)
-
-    def provenance(self, parameters: dict | None = None, **kw) -> dict:
-        return provenance(self.unit, parameters, **kw)
-
-    def provenance_table(self, parameters: dict | None = None) -> Table:
-        return provenance_table(self.provenance(parameters), self.lang)
-
-    @cached_property
-    def provenance_intro(self) -> Fragment:
-        return self.unit.fragment("heading", key="report.s_provenance")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -58,8 +59,13 @@ class Unit:
     lang: str = "id"
     _cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
-    def rows(self, table: str) -> pd.DataFrame:
-        """This unit's rows of a report table (empty when the run has none), without the key columns."""
+    def rows(self, table: str, sort=None, ascending: bool | list = True) -> pd.DataFrame:
+        """This unit's rows of a report table (empty when the run has none), without the key columns,
+        sorted by ``sort`` when there are rows."""
+        rows = self._rows(table)
+        return rows.sort_values(sort, ascending=ascending).reset_index(drop=True) if sort and len(rows) else rows
+
+    def _rows(self, table: str) -> pd.DataFrame:
         if table not in self._cache:
             pre = _PRELOADED.get((self.run.id, table))
             if pre is not None:
@@ -194,7 +200,7 @@ def methodology(u: Unit, *, name: str) -> Fragment:
 
 
 def _robust_table(u: Unit) -> Table:
-    s = u.rows("report_sensitivity").sort_values("rank")
+    s = u.rows("report_sensitivity", sort="rank")
     lang = u.lang
     cols = [u.L("col_village"), u.L("col_rank"), "P5–P95", f"{u.L('col_index')} P5–P95", "%"]
     frame = pd.DataFrame({cols[0]: s["name"].astype(str).to_numpy(), cols[1]: [str(int(x)) for x in s["rank"]],
@@ -294,3 +300,42 @@ def provenance_table(prov: dict, lang: str = "id") -> Table:
 def fact_table(rows: list[tuple[str, str]]) -> Table:
     """A two-column fact table (heading cell, value)."""
     return Table(pd.DataFrame(rows, columns=["", " "]), header=False)
+
+
+class AnnexSections:
+    """The closing sections every report has (data quality, method annex, provenance); the report class
+    sets ``unit``, ``name`` and ``lang``."""
+
+    unit: Unit
+    name: str
+    lang: str
+
+    @cached_property
+    def _quality(self):
+        return quality(self.unit)
+
+    @property
+    def quality_intro(self) -> Fragment:
+        return self._quality[0]
+
+    @property
+    def quality(self) -> Table:
+        return self._quality[1]
+
+    @property
+    def rejects(self) -> Table:
+        return self._quality[2]
+
+    @cached_property
+    def methodology(self) -> Fragment:
+        return methodology(self.unit, name=self.name)
+
+    def provenance(self, parameters: dict | None = None, **kw) -> dict:
+        return provenance(self.unit, parameters, **kw)
+
+    def provenance_table(self, parameters: dict | None = None) -> Table:
+        return provenance_table(self.provenance(parameters), self.lang)
+
+    @cached_property
+    def provenance_intro(self) -> Fragment:
+        return self.unit.fragment("heading", key="report.s_provenance")

@@ -19,7 +19,7 @@ from ..catalogue import agency_name
 from ..fmt import count, number, pct, period_text, signed, span
 from .display import Fragment, Table
 from .privacy import suppress_small
-from .sections import Unit, fact_table, methodology, open_unit, provenance, provenance_table, quality, summary_context
+from .sections import AnnexSections, Unit, fact_table, open_unit, summary_context
 
 GOOD, MEDIUM = 80.0, 60.0  #: indicator marks: share met >= 80 % baik, 60-<80 sedang, < 60 perlu perhatian
 
@@ -46,7 +46,7 @@ def village(code: str, *, round: int | None = None, catalogue=None, lang: str = 
                                    processed_dir=processed_dir, run_id=run_id))
 
 
-class VillageReport:
+class VillageReport(AnnexSections):
     """Every section of one village report (see the module docstring)."""
 
     def __init__(self, unit: Unit):
@@ -187,8 +187,8 @@ class VillageReport:
     @cached_property
     def family_categories(self) -> Table:
         u = self.unit
-        fc = u.rows("report_family_categories").sort_values("category", ascending=False)
-        fc = fc[(fc["category"] != 0) | (fc["n"] > 0)]
+        fc = u.rows("report_family_categories", sort="category", ascending=False)
+        fc = fc[(fc["category"] != 0) | (fc["n"] > 0)] if len(fc) else pd.DataFrame(columns=["category", "n", "share"])
         data = fc.assign(label=[u.category_label(c, "family") for c in fc["category"]]).rename(
             columns={"category": "code"})[["code", "label", "n", "share"]].reset_index(drop=True)
         frame = pd.DataFrame({u.L("col_category"): data["label"],
@@ -216,7 +216,7 @@ class VillageReport:
     @cached_property
     def rt(self) -> Table:
         u, lang = self.unit, self.lang
-        r = u.rows("report_rt").sort_values("code")
+        r = u.rows("report_rt", sort="code")
         data = pd.DataFrame({"rt": r["name"].astype(str).to_numpy(), "dusun": r["dusun"].astype(str).to_numpy(),
                              "n": r["n_families"].to_numpy(), "index": r["index"].to_numpy(float),
                              "category": [u.category_label(c) for c in r["category"]],
@@ -245,7 +245,7 @@ class VillageReport:
     @cached_property
     def position(self) -> Table:
         u, lang = self.unit, self.lang
-        p = u.rows("report_position").sort_values(["rank", "code"])
+        p = u.rows("report_position", sort=["rank", "code"])
         if p.empty:
             return Table(pd.DataFrame())
         frame = pd.DataFrame({
@@ -317,7 +317,7 @@ class VillageReport:
     @cached_property
     def plan(self) -> Table:
         u = self.unit
-        pv = u.rows("report_plan").sort_values("top_priority")
+        pv = u.rows("report_plan", sort="top_priority")
         data = pv[["agency", "indicators", "families_affected"]].reset_index(drop=True) if len(pv) else pv
         if pv.empty:
             return Table(pd.DataFrame({"": [u.L("none")]}), header=False, data=data)
@@ -329,7 +329,7 @@ class VillageReport:
     # --- change and difference-in-differences -------------------------------------------------------------------------
     @cached_property
     def change_data(self) -> pd.DataFrame:
-        return self.unit.rows("report_change").sort_values("order")
+        return self.unit.rows("report_change", sort="order")
 
     @cached_property
     def change_intro(self) -> Fragment:
@@ -364,7 +364,9 @@ class VillageReport:
     @cached_property
     def did(self) -> Fragment | None:
         u, lang = self.unit, self.lang
-        d = u.rows("report_did").sort_values("order")
+        d = u.rows("report_did", sort="order")
+        if d.empty:
+            return None
         idx = d[d["component_id"] == "indeks"]
         if idx.empty:
             return None
@@ -379,34 +381,3 @@ class VillageReport:
                           low=signed(r["ci_low"], 2, lang), high=signed(r["ci_high"], 2, lang),
                           n=count(r["n"], lang), c=count(r["n_clusters"], lang), before=int(r["before_round"]),
                           after=self.round, table=table)
-
-    # --- data quality, method, provenance ---------------------------------------------------------------------------
-    @cached_property
-    def _quality(self):
-        return quality(self.unit)
-
-    @property
-    def quality_intro(self) -> Fragment:
-        return self._quality[0]
-
-    @property
-    def quality(self) -> Table:
-        return self._quality[1]
-
-    @property
-    def rejects(self) -> Table:
-        return self._quality[2]
-
-    @cached_property
-    def methodology(self) -> Fragment:
-        return methodology(self.unit, name=self.name)
-
-    def provenance(self, parameters: dict | None = None, **kw) -> dict:
-        return provenance(self.unit, parameters, **kw)
-
-    def provenance_table(self, parameters: dict | None = None) -> Table:
-        return provenance_table(self.provenance(parameters), self.lang)
-
-    @cached_property
-    def provenance_intro(self) -> Fragment:
-        return self.unit.fragment("heading", key="report.s_provenance")
