@@ -24,7 +24,8 @@ from typing import Sequence
 import pandas as pd
 
 from . import defaults, paths
-from .store import Run, open_run, stage_writer
+from .stage import stage_writer
+from .store import Run, open_run
 
 AREA_SHEET_COLUMNS = ("catalogue", "round", "level", "code", "name", "parent_code", "n_families", "index", "se",
                       "ci_low", "ci_high", "census", "category", "category_label", "category_label_en",
@@ -308,7 +309,7 @@ def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_di
     """
     import papermill as pm
 
-    from .kernel import execute_notebook
+    from .execute import execute_notebook
 
     executed_dir = Path(executed_dir)
     params = {"raw_dir": str(Path(raw_dir).resolve()), "processed_dir": str(Path(processed_dir).resolve())}

@@ -38,7 +38,8 @@ from .. import __version__, paths
 from ..errors import Pk2dError, ReportError
 from ..io import atomic_path, sha256_file, write_json, write_text
 from ..fmt import printable
-from ..kernel import ExecutionFailed, KernelPool, KernelStartError, run_notebook
+from ..execute import ExecutionFailed, run_notebook
+from ..kernel import KernelPool, KernelStartError
 from ..store import PRESENTATION_CODE, folder_lock
 from .publish import notebook_to_html, shell_hash
 from .results import RenderSummary, UnitResult

@@ -17,7 +17,6 @@ import logging
 import re
 import threading
 from html.parser import HTMLParser
-from pathlib import Path
 
 from .. import __version__, paths
 from ..errors import ReportError

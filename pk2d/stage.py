@@ -1,0 +1,166 @@
+"""Writing a stage into the run: a temporary folder, then a generation, then the record (:mod:`pk2d.store`).
+
+:func:`stage_writer` holds the processed folder's lock for the whole stage, tells whether the stage
+is up to date (same key: inputs, keyed settings and code), gives the paths to write to, and on
+success makes the files a generation (named by their hashes) and commits a new run record; on any
+failure or interruption it removes what it wrote, and the run stays as it was.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from .io import freeze as _freeze
+from .io import process_alive as _alive
+from .io import sha256_file, write_json
+from .io import thaw as _thaw
+from .store import (FORMAT, RUN_FILE, RUNS_DIR, STAGES, Run, StageRecord, _code, _pinned_records, current_record,
+                    digest, folder_lock, open_run)
+
+
+class StageWriter:
+    """Writes one stage's outputs into a temporary folder; :meth:`commit` makes them a generation
+    and records it in ``run.json``. Use through :func:`stage_writer`."""
+
+    def __init__(self, pdir: Path, stage: str, key: str, inputs: Mapping[str, str], settings: Mapping[str, Any],
+                 up_to_date: bool):
+        self.processed_dir = pdir
+        self.stage = stage
+        self.key = key
+        self.inputs = dict(inputs)
+        self.settings = _thaw(settings)
+        self.up_to_date = up_to_date
+        self.folder: Path | None = None
+        self.run: Run | None = None
+
+    def _tmp(self) -> Path:
+        if self.folder is None:
+            base = self.processed_dir / self.stage
+            base.mkdir(parents=True, exist_ok=True)
+            self.folder = base / f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            self.folder.mkdir()
+        return self.folder
+
+    def directory(self) -> Path:
+        """The temporary folder the outputs are written to (it becomes the generation)."""
+        return self._tmp()
+
+    def path(self, name: str) -> Path:
+        """Where to write output ``name`` (inside the temporary folder)."""
+        p = self._tmp() / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_parquet(self, name: str, df) -> Path:
+        df.to_parquet(self.path(name), index=False)
+        return self.path(name)
+
+    def write_json(self, name: str, obj) -> Path:
+        self.path(name).write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str, sort_keys=False) + "\n",
+                                   encoding="utf-8")
+        return self.path(name)
+
+    def record_setting(self, name: str, value) -> None:
+        """A setting learnt while computing (e.g. the rounds found); recorded, not part of the key."""
+        self.settings[name] = _thaw(value)
+
+    def commit(self) -> Run:
+        folder = self._tmp()
+        outputs = {}
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                outputs[p.relative_to(folder).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        generation = digest(outputs)[:16]
+        target = self.processed_dir / self.stage / generation
+        if target.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)  # the same files are there already
+        else:
+            os.replace(folder, target)
+        self.folder = None
+        rec = StageRecord(self.stage, self.key, generation, _freeze(self.inputs), _freeze(outputs),
+                          _freeze(self.settings), _freeze(_code(self.stage)))
+        data = current_record(self.processed_dir)
+        stages = {k: v for k, v in data.get("stages", {}).items() if k in STAGES}
+        stages[self.stage] = rec.to_json()
+        body = {"format": FORMAT, "stages": {k: stages[k] for k in STAGES if k in stages}}
+        run_id = digest(body)[:20]
+        record = {"format": FORMAT, "id": run_id, "stages": body["stages"]}
+        runs = self.processed_dir / RUNS_DIR
+        if not (runs / f"{run_id}.json").is_file():
+            write_json(runs / f"{run_id}.json", record)
+        if current_record(self.processed_dir).get("id") != run_id:
+            write_json(self.processed_dir / RUN_FILE, record)
+        collect_garbage(self.processed_dir)
+        self.run = open_run(self.processed_dir, check=False)
+        return self.run
+
+    def abort(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+@contextlib.contextmanager
+def stage_writer(processed_dir: str | Path, stage: str, *, inputs: Mapping[str, str], settings: Mapping[str, Any],
+                 keyed: Iterable[str] | None = None, force: bool = False) -> Iterator[StageWriter]:
+    """Write one stage under the folder lock; commit on success, leave nothing behind on failure.
+
+    ``inputs``: what the stage reads (name -> sha256). ``settings``: recorded; ``keyed`` names the
+    settings that decide the results (default: all). The writer's ``up_to_date`` is True when the
+    current record has the same key and its files are in place (and ``force`` is False): the caller
+    then reads the run instead of computing.
+    """
+    pdir = Path(processed_dir).resolve()
+    pdir.mkdir(parents=True, exist_ok=True)
+    settings = _thaw(settings)
+    keyed_settings = settings if keyed is None else {k: settings.get(k) for k in keyed}
+    key = digest({"stage": stage, "inputs": dict(inputs), "settings": keyed_settings, "code": _code(stage)})
+    with folder_lock(pdir, f"pk2d {stage}"):
+        up_to_date = False
+        if not force and (pdir / RUN_FILE).is_file():
+            run = open_run(pdir, check=False)
+            if run.has(stage) and run.record(stage).key == key:
+                up_to_date = not [p for s, p in run.problems(require=()) if s == stage and "output" in p]
+        w = StageWriter(pdir, stage, key, inputs, settings, up_to_date)
+        try:
+            yield w
+            if up_to_date:
+                w.run = open_run(pdir, check=False)
+            else:
+                w.commit()
+        except BaseException:
+            w.abort()
+            raise
+
+
+def collect_garbage(processed_dir: str | Path, *, keep_runs: int = 20) -> None:
+    """Remove generations that neither the current record nor a pinned one uses, temporary folders of
+    processes that ended, and all but the newest ``keep_runs`` old records."""
+    pdir = Path(processed_dir)
+    records = [current_record(pdir), *_pinned_records(pdir)]
+    used = {(s, r["generation"]) for rec in records for s, r in rec.get("stages", {}).items()}
+    for stage in STAGES:
+        base = pdir / stage
+        if not base.is_dir():
+            continue
+        for d in base.iterdir():
+            if not d.is_dir():
+                continue
+            if d.name.startswith(".tmp-"):
+                pid = d.name.split("-")[1]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(d, ignore_errors=True)
+            elif (stage, d.name) not in used:
+                shutil.rmtree(d, ignore_errors=True)
+    runs = pdir / RUNS_DIR
+    if runs.is_dir():
+        keep = {rec.get("id") for rec in records}
+        old = sorted((p for p in runs.glob("*.json") if p.stem not in keep), key=lambda p: p.stat().st_mtime)
+        for p in old[:-keep_runs] if keep_runs else old:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
