@@ -67,7 +67,7 @@ STAGE_CODE = {
 COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py")
 #: code that only decides how things are shown (keyed by the report renderer, not by the run)
 PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
-                     "dictionary.py", "synth.py", "report/__init__.py", "report/sections.py",
+                     "dictionary.py", "synth.py", "synth_export.py", "synth_places.py", "report/__init__.py", "report/sections.py",
                      "report/display.py", "report/privacy.py", "report/village.py",
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
                      "render/publish.py", "render/batch.py", "render/results.py", "render/index_page.py", "render/pdf.py")

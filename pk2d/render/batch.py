@@ -67,7 +67,7 @@ def presentation_hash() -> str:
     h = hashlib.sha256()
     for rel in sorted(PRESENTATION_CODE):
         p = paths.PACKAGE_DIR / rel
-        if p.is_file() and rel not in ("cli.py", "synth.py", "dictionary.py"):
+        if p.is_file() and rel not in ("cli.py", "dictionary.py") and not rel.startswith("synth"):
             h.update(rel.encode())
             h.update(p.read_bytes())
     for p in sorted((paths.PACKAGE_DIR / "templates").rglob("*")):
