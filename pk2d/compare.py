@@ -374,14 +374,17 @@ def difference_in_differences(scores: pd.DataFrame, *, focus: str, before: int =
                               column: str = "indeks", level: float = 0.95) -> dict:
     """DiD of ``column`` for the focus village against the other villages in ``scores``.
 
-    ``y ~ treated + post + treated:post`` by OLS with RT-clustered errors; the
-    interaction is the effect. See :data:`DID_ASSUMPTIONS`.
+    ``y ~ treated + post + treated:post`` by OLS (weighted least squares when every family has a
+    ``bobot``) with RT-clustered errors; the interaction is the effect. See :data:`DID_ASSUMPTIONS`.
     """
     s = scores[scores["putaran"].isin([before, after]) & scores[column].notna()].reset_index(drop=True)
     treated = (s["kode_desa"] == focus).to_numpy(float)
     post = (s["putaran"] == after).to_numpy(float)
     X = np.column_stack([np.ones(len(s)), treated, post, treated * post])
-    fit = sm.OLS(s[column].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": _codes(s, "kode_rt")})
+    y = s[column].to_numpy(float)
+    weighted = "bobot" in s and s["bobot"].notna().all()  # a weighted sample: weighted least squares
+    model = sm.WLS(y, X, weights=s["bobot"].to_numpy(float)) if weighted else sm.OLS(y, X)
+    fit = model.fit(cov_type="cluster", cov_kwds={"groups": _codes(s, "kode_rt")})
     lo, hi = fit.conf_int(alpha=1 - level)[3]
     return {"focus": focus, "column": column, "estimate": float(fit.params[3]), "se": float(fit.bse[3]),
             "ci_low": float(lo), "ci_high": float(hi), "p": float(fit.pvalues[3]), "n": int(len(s)),

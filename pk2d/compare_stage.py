@@ -7,12 +7,14 @@ per-unit report tables (:mod:`pk2d.report.tables`), and writes them through
 the stage writer of :func:`pk2d.pipeline.build_compare`. Every table has the
 columns ``catalogue`` and ``kabupaten`` (and ``round`` where it belongs to one).
 
-Random draws: each (kabupaten, round) has its own stream
-``numpy.random.default_rng([seed, kabupaten number, round])``, so results for
-one kabupaten do not depend on which other kabupaten are in the run.
+Random draws: each kabupaten, round and analysis has its own stream
+``numpy.random.default_rng([seed, kabupaten number, round, analysis])`` (analysis 1:
+the league bootstrap, 2: the sensitivity runs), so results for one kabupaten do
+not depend on which other kabupaten are in the run, and two analyses never
+share draws.
 
->>> stream(20240710, "63.02", 2)
-[20240710, 6302, 2]
+>>> stream(20240710, "63.02", 2, BOOTSTRAP)
+[20240710, 6302, 2, 1]
 """
 from __future__ import annotations
 
@@ -31,9 +33,12 @@ WORKBOOK = ("league", "focus_vs", "gaps", "priorities", "strengths", "agency_pla
             "sensitivity_drivers", "reliability", "indicator_audit", "change", "did")
 
 
-def stream(seed: int, kabupaten: str, round: int) -> list[int]:
-    """The random stream of one kabupaten and round (``numpy.random.default_rng`` accepts the list)."""
-    return [int(seed), int("".join(ch for ch in str(kabupaten) if ch.isdigit()) or 0), int(round)]
+BOOTSTRAP, SENSITIVITY = 1, 2
+
+
+def stream(seed: int, kabupaten: str, round: int, analysis: int) -> list[int]:
+    """The random stream of one kabupaten, round and analysis (``numpy.random.default_rng`` takes the list)."""
+    return [int(seed), int("".join(ch for ch in str(kabupaten) if ch.isdigit()) or 0), int(round), int(analysis)]
 
 
 def _lokus_in(lokus: pd.DataFrame, kabupaten: str) -> list[str]:
@@ -65,9 +70,8 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
                 frames[name].append(df if rnd is None else df.assign(round=int(rnd)))
 
             for rnd in rounds:
-                rs = stream(seed, kab, rnd)
                 sr = s[s["putaran"] == rnd]
-                add("league", cp.league_table(s, cat, round=rnd, n_boot=n_boot, seed=rs), rnd)
+                add("league", cp.league_table(s, cat, round=rnd, n_boot=n_boot, seed=stream(seed, kab, rnd, BOOTSTRAP)), rnd)
                 for f in focus:
                     if f in set(sr["kode_desa"]):
                         add("focus_vs", cp.focus_comparison(s, cat, focus=f, round=rnd).assign(focus=f), rnd)
@@ -78,7 +82,7 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
                 add("strengths", strong, rnd)
                 add("agency_plan", plan, rnd)
                 add("intervention_families", cp.intervention_families(s, pri, round=rnd), rnd)
-                sens = au.sensitivity(s, cat, round=rnd, n_runs=n_runs, seed=rs)
+                sens = au.sensitivity(s, cat, round=rnd, n_runs=n_runs, seed=stream(seed, kab, rnd, SENSITIVITY))
                 add("sensitivity", sens.summary, rnd)
                 add("sensitivity_drivers", sens.drivers, rnd)
                 rel = au.reliability(sr, cat).assign(n_families=len(sr))
@@ -92,20 +96,16 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
             for before, after in zip(rounds, rounds[1:]):
                 add("change", cp.change_over_rounds(s, cat, before=before, after=after).assign(before_round=before),
                     after)
-                treated = set(focus)
-                for f in focus:
-                    pair = s[s["putaran"].isin([before, after])]
-                    if set(pair.loc[pair["kode_desa"] == f, "putaran"]) != {before, after}:
-                        continue  # the focus village lacks one of the two rounds
-                    pair = pair[(pair["kode_desa"] == f) | ~pair["kode_desa"].isin(treated)]
-                    if pair.loc[pair["kode_desa"] != f, "kode_desa"].nunique() < 1:
-                        continue  # no comparison village
-                    rows = [{"component_id": "indeks", **cp.difference_in_differences(pair, focus=f, before=before,
-                                                                                        after=after)}]
-                    rows += [{"component_id": d.id, **cp.difference_in_differences(
-                        pair, focus=f, before=before, after=after, column=f"dim_{d.id}")} for d in cat.dimensions]
-                    did = pd.DataFrame(rows).drop(columns=["assumptions_id", "assumptions_en"], errors="ignore")
-                    add("did", did.assign(before_round=before), after)
+            for row in evaluations(s, lokus[lokus["kode_kabupaten"] == kab]):
+                pair = s[s["putaran"].isin([row["before"], row["after"]])
+                         & s["kode_desa"].isin([row["focus"], *row["controls"]])]
+                did = [{"component_id": "indeks", **cp.difference_in_differences(
+                    pair, focus=row["focus"], before=row["before"], after=row["after"])}]
+                did += [{"component_id": d.id, **cp.difference_in_differences(
+                    pair, focus=row["focus"], before=row["before"], after=row["after"], column=f"dim_{d.id}")}
+                    for d in cat.dimensions]
+                did = pd.DataFrame(did).drop(columns=["assumptions_id", "assumptions_en"], errors="ignore")
+                add("did", did.assign(before_round=row["before"], lokus_year=row["year"]), row["after"])
     out = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items() if parts}
     for name in TABLES:  # every table exists, possibly empty (one round: no change, no DiD)
         out.setdefault(name, pd.DataFrame({"catalogue": pd.Series(dtype="str"),
@@ -114,10 +114,49 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
     for name, df in out.items():
         writer.write_parquet(f"{name}.parquet", _tidy(df))
     writer.write_json("audit.json", audit)
-    for name, df in rtables.build(run, cats, scores_by_cat, out, lokus).items():
+    context = {"seed": int(seed), "n_boot": int(n_boot), "n_runs": int(n_runs),
+               "design": run.settings("index").get("design")}  # as tables.run_context reads it back
+    for name, df in rtables.build(run, cats, scores_by_cat, out, lokus, context).items():
         writer.write_parquet(f"{name}.parquet", df)
     write_excel({name: out[name] for name in WORKBOOK if len(out[name]) < 1_000_000},
                 writer.path("compare.xlsx"))
+
+
+def evaluations(scores: pd.DataFrame, lokus: pd.DataFrame) -> list[dict]:
+    """The difference-in-differences evaluations of one kabupaten: for each desa lokus, its baseline (the
+    last round surveyed in or before the year it became lokus) against each later round, with the
+    comparison villages that are surveyed in both rounds and not yet desa lokus by the later round
+    (never-treated and not-yet-treated villages; a balanced panel of villages).
+
+    >>> s = pd.DataFrame({"putaran": [1, 1, 1, 2, 2, 2], "tahun": [2023] * 3 + [2024] * 3,
+    ...                   "kode_desa": ["A", "B", "C"] * 2})
+    >>> lk = pd.DataFrame({"kode_desa": ["A", "B"], "tahun": [2023, 2024]})
+    >>> [(e["focus"], e["before"], e["after"], e["controls"]) for e in evaluations(s, lk)]
+    [('A', 1, 2, ['C'])]
+    """
+    year = scores.groupby("putaran")["tahun"].agg(lambda x: int(x.mode().iloc[0]))
+    seen = scores.groupby("kode_desa")["putaran"].agg(lambda x: set(int(r) for r in x))
+    first_year = lokus.groupby("kode_desa")["tahun"].min()
+    out = []
+    for f, y in lokus[["kode_desa", "tahun"]].drop_duplicates().itertuples(index=False):
+        if f not in seen.index:
+            continue
+        base = [r for r in sorted(seen[f]) if year[r] <= int(y)]
+        if not base:
+            continue  # no survey in or before the year it became lokus: no baseline
+        before = base[-1]
+        for after in sorted(r for r in seen[f] if r > before):
+            controls = sorted(v for v, rs in seen.items() if v != f and {before, after} <= rs
+                              and not (v in first_year.index and first_year[v] <= year[after]))
+            if controls:
+                out.append({"focus": f, "year": int(y), "before": before, "after": after, "controls": controls})
+    # one evaluation per village and later round: the one from its latest designation
+    best: dict = {}
+    for e in out:
+        k = (e["focus"], e["after"])
+        if k not in best or e["year"] > best[k]["year"]:
+            best[k] = e
+    return list(best.values())
 
 
 def _tidy(df: pd.DataFrame) -> pd.DataFrame:

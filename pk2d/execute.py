@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ReportError
 from .fmt import printable
-from .kernel import KernelPool, KernelStartError, SpawnedKernel, discard
+from .kernel import KernelPool, KernelStartError, PoolClosed, SpawnedKernel, discard
 
 ENGINE_NAME = "pk2d"
 
@@ -138,6 +138,8 @@ def run_notebook(template: Path, parameters: dict, *, pool: KernelPool | None = 
                 log_output=False, start_timeout=60, execution_timeout=timeout, pk2d_execution=ex)
         except KernelStartError as exc:
             timings.update(ex.timings, papermill=time.perf_counter() - t0)
+            if isinstance(exc.__cause__, PoolClosed) or isinstance(exc, PoolClosed):
+                raise ExecutionFailed("stopped before it started", attempts=attempts) from None
             if attempts > retries:
                 raise ExecutionFailed(f"the kernel did not start ({attempts} attempts): {exc}", attempts=attempts) from None
             time.sleep(random.uniform(0.2, 0.8) * attempts)

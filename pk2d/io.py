@@ -123,7 +123,21 @@ def freeze(obj):
 
 
 def process_alive(pid: int) -> bool:
-    """True while process ``pid`` exists (a process of another user counts as alive)."""
+    """True while process ``pid`` exists (a process of another user counts as alive).
+
+    Never signals the process: on Windows ``os.kill(pid, 0)`` would terminate it, so there the
+    process table is asked through the Win32 API.
+    """
+    if os.name == "nt":  # pragma: no cover - Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.GetLastError() == 5  # access denied: it exists
+        code = ctypes.c_ulong()
+        ok = ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return bool(ok) and code.value == 259  # STILL_ACTIVE
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

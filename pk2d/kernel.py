@@ -205,31 +205,64 @@ class Zygote:
         self.proc = subprocess.Popen([python, "-m", "pk2d.kernel", "zygote", WARM_UP, *modules], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._log, env=env, cwd=str(self._folder))
         self._lock = threading.Lock()
-        ready = self._reply(startup_timeout)
+        self._buf = b""
+        self._next = 0
+        self._broken = False
+        try:
+            ready = self._reply(0, startup_timeout)
+        except KernelStartError as exc:
+            ready = {"error": str(exc)}
         if not ready.get("ready"):
             self.close()
             raise ReportError("kernels", f"the kernel zygote did not start: {ready.get('error', ready)}",
                               fix="Check that `import pk2d.report` works in the kernel's Python, or set "
                                   "PK2D_KERNEL_MODE=spawn.")
 
-    def _reply(self, timeout: float) -> dict:
+    def _tail(self) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return " / ".join(self._log.read().decode("utf-8", "replace").strip().splitlines()[-3:]) or "no answer"
+
+    def _reply(self, want: int, timeout: float) -> dict:
+        """The zygote's answer to request ``want`` (answers to earlier, abandoned requests are skipped). A
+        zygote that does not answer in time is stopped: a late answer must never be taken for the next."""
         import select
 
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else b""
-        if not line:
-            self._log.flush()
-            self._log.seek(0)
-            tail = self._log.read().decode("utf-8", "replace").strip().splitlines()[-3:]
-            return {"error": " / ".join(tail) or "no answer"}
-        return json.loads(line)
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if msg.get("id", 0) == want:
+                    return msg
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                self._broken = True
+                tail = self._tail()
+                with contextlib.suppress(Exception):
+                    self.proc.kill()
+                raise KernelStartError(f"the kernel zygote {'ended' if ready else 'did not answer'}: {tail}")
+            self._buf += chunk
+
+    def _ask(self, req: dict, timeout: float) -> dict:
+        with self._lock:
+            if self._broken or self.proc.poll() is not None:
+                raise KernelStartError("the kernel zygote has ended")
+            self._next += 1
+            req = {**req, "id": self._next}
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
+            self.proc.stdin.flush()
+            return self._reply(self._next, timeout)
 
     def call(self, target: str, *args) -> None:
         """Run ``module:function(*args)`` in the zygote (e.g. preload data every kernel will read)."""
-        with self._lock:
-            self.proc.stdin.write((json.dumps({"call": target, "args": list(args)}) + "\n").encode())
-            self.proc.stdin.flush()
-            reply = self._reply(300)
+        reply = self._ask({"call": target, "args": list(args)}, 300)
         if not reply.get("ok"):
             raise KernelStartError(f"{target} failed in the kernel zygote: {reply.get('error', reply)}")
 
@@ -237,13 +270,7 @@ class Zygote:
         folder = _kernel_folder()
         try:
             conn, _ = _connection(folder)
-            req = {"connection_file": conn, "cwd": str(cwd), "log": str(folder / "kernel.log")}
-            with self._lock:
-                if self.proc.poll() is not None:
-                    raise KernelStartError("the kernel zygote has ended")
-                self.proc.stdin.write((json.dumps(req) + "\n").encode())
-                self.proc.stdin.flush()
-                reply = self._reply(30)
+            reply = self._ask({"connection_file": conn, "cwd": str(cwd), "log": str(folder / "kernel.log")}, 30)
             if "pid" not in reply:
                 raise KernelStartError(f"fork failed: {reply.get('error', reply)}")
         except BaseException:
@@ -269,7 +296,8 @@ def _zygote_main(warm_up: str, modules: list[str]) -> None:  # pragma: no cover 
     import importlib
 
     _set_pdeathsig()
-    out = sys.stdout.buffer
+    out = os.fdopen(os.dup(1), "wb")  # the answers' own pipe; anything else printed goes to the log
+    os.dup2(2, 1)
     try:
         for m in modules:
             importlib.import_module(m)
@@ -305,14 +333,15 @@ def _zygote_main(warm_up: str, modules: list[str]) -> None:  # pragma: no cover 
                 reply = {"ok": True}
             except Exception as exc:
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            out.write((json.dumps(reply) + "\n").encode())
+            out.write((json.dumps({**reply, "id": req.get("id", 0)}) + "\n").encode())
             out.flush()
             continue
         pid = os.fork()
         if pid == 0:
+            out.close()  # a kernel never writes to the zygote's answers
             _kernel_child(req, zygote)
         children.add(pid)
-        out.write((json.dumps({"pid": pid}) + "\n").encode())
+        out.write((json.dumps({"pid": pid, "id": req.get("id", 0)}) + "\n").encode())
         out.flush()
     for pid in children:  # the renderer is gone: so are its kernels
         with contextlib.suppress(ProcessLookupError):
@@ -392,6 +421,10 @@ class KernelStartError(RuntimeError):
     """The kernel did not come up (died at start, no answer to kernel_info): worth a retry."""
 
 
+class PoolClosed(KernelStartError):
+    """The pool was closed (the batch is stopping): no kernel, and no point in retrying."""
+
+
 class KernelPool:
     """Kernels started ahead of need: :meth:`take` hands out one that was started earlier (a fresh
     process that no notebook has used) and starts its replacement in the background.
@@ -416,8 +449,12 @@ class KernelPool:
         python = _kernel_python(kernel_name)  # an unknown kernel name fails here, once, not per notebook
         if self.mode == "fork":
             self.zygote = Zygote(python=python)
-            if preload:
-                self.zygote.call(*preload)
+            try:
+                if preload:
+                    self.zygote.call(*preload)
+            except BaseException:
+                self.zygote.close()
+                raise
         self._threads: list[threading.Thread] = []
         for _ in range(self.size):
             self._spawn_starter()
@@ -445,6 +482,8 @@ class KernelPool:
     def take(self, timeout: float = 120):
         """(kernel, seconds waited): a kernel started ahead; its replacement starts now."""
         t0 = time.perf_counter()
+        if self._closed:
+            raise PoolClosed("the kernel pool is closed")
         try:
             k, _ = self._ready.get(timeout=timeout)
         except queue.Empty:
@@ -453,6 +492,9 @@ class KernelPool:
             self._spawn_starter()
         if isinstance(k, Exception):
             raise KernelStartError(f"{type(k).__name__}: {k}") from k
+        if self._closed:  # closed while waiting: this kernel is not handed out
+            discard(k)
+            raise PoolClosed("the kernel pool is closed")
         with self._lock:
             with contextlib.suppress(ValueError):
                 self._started.remove(k)
@@ -460,8 +502,10 @@ class KernelPool:
         return k, time.perf_counter() - t0
 
     def kill_running(self) -> None:
-        """Kill the kernels handed out that still run (an interrupted batch stops at once)."""
+        """Kill the kernels handed out that still run and hand out no more (an interrupted batch stops
+        at once)."""
         with self._lock:
+            self._closed = True
             out, self._out = self._out, []
         for k in out:
             with contextlib.suppress(Exception):

@@ -113,8 +113,9 @@ def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths
     settings = {"raw_dir": _rel(raw_dir, pdir), "key_fingerprint": key_fingerprint(key),
                 "contract_version": rawio.load_contract().get("version"),
                 "today": str(pd.Timestamp(today or pd.Timestamp.now().date()).date())}
-    with stage_writer(pdir, "clean", inputs=inputs, settings=settings,
-                      keyed=("raw_dir", "key_fingerprint", "contract_version"), force=force) as w:
+    keyed = ("key_fingerprint", "contract_version", *(("today",) if today is not None else ()))
+    with stage_writer(pdir, "clean", inputs=inputs, settings=settings, keyed=keyed, refresh=("raw_dir",),
+                      force=force) as w:
         if not w.up_to_date:
             cleaning.clean(raw_dir, w.directory(), key=key, today=today)
     return Cleaned(w.run, w.up_to_date)
@@ -288,7 +289,8 @@ def build_compare(processed_dir: str | Path = paths.PROCESSED_DIR, *, catalogues
     inputs = {**_inputs(run, "clean", ("families.parquet", "cleaning_log.json", "rejects.csv")),
               **_inputs(run, "index", ("scores.parquet", "areas.parquet", "area_components.parquet"))}
     with stage_writer(pdir, "compare", inputs=inputs, settings=settings,
-                      keyed=[k for k in settings if k not in ("raw_dir", "lokus_files")], force=force) as w:
+                      keyed=[k for k in settings if k not in ("raw_dir", "lokus_files")],
+                      refresh=("raw_dir", "lokus_files"), force=force) as w:
         if not w.up_to_date:
             compare_stage.compute(run, cats, lokus, w, n_boot=n_boot, n_runs=n_runs, seed=seed, progress=progress)
     return CompareResult(w.run, w.up_to_date)

@@ -19,8 +19,9 @@ from .io import freeze as _freeze
 from .io import process_alive as _alive
 from .io import sha256_file, write_json
 from .io import thaw as _thaw
-from .store import (FORMAT, RUN_FILE, RUNS_DIR, STAGES, Run, StageRecord, _code, _pinned_records, current_record,
-                    digest, folder_lock, open_run)
+from .errors import StaleRunError
+from .store import (FORMAT, RUN_FILE, RUNS_DIR, STAGES, UPSTREAM, Run, StageRecord, _code, _pinned_records,
+                    current_record, digest, folder_lock, gc_lock, open_run)
 
 
 class StageWriter:
@@ -77,11 +78,25 @@ class StageWriter:
                 outputs[p.relative_to(folder).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         generation = digest(outputs)[:16]
         target = self.processed_dir / self.stage / generation
-        if target.is_dir():
+        if target.is_dir() and _intact(target, outputs):
             shutil.rmtree(folder, ignore_errors=True)  # the same files are there already
         else:
+            if target.is_dir():  # a damaged copy (a file edited or lost): the fresh one replaces it
+                trash = target.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}")
+                os.replace(target, trash)
+                shutil.rmtree(trash, ignore_errors=True)
             os.replace(folder, target)
         self.folder = None
+        return self._record(generation, outputs)
+
+    def recommit(self) -> Run:
+        """Up to date, but with settings that decide nothing (a re-saved desa lokus file, a moved raw
+        folder) recorded anew: the same generation, a new record."""
+        rec = open_run(self.processed_dir, check=False).record(self.stage)
+        self.settings = {**_thaw(rec.settings), **self.settings}
+        return self._record(rec.generation, _thaw(rec.outputs))
+
+    def _record(self, generation: str, outputs: dict) -> Run:
         rec = StageRecord(self.stage, self.key, generation, _freeze(self.inputs), _freeze(outputs),
                           _freeze(self.settings), _freeze(_code(self.stage)))
         data = current_record(self.processed_dir)
@@ -107,13 +122,16 @@ class StageWriter:
 
 @contextlib.contextmanager
 def stage_writer(processed_dir: str | Path, stage: str, *, inputs: Mapping[str, str], settings: Mapping[str, Any],
-                 keyed: Iterable[str] | None = None, force: bool = False) -> Iterator[StageWriter]:
+                 keyed: Iterable[str] | None = None, refresh: Iterable[str] = (),
+                 force: bool = False) -> Iterator[StageWriter]:
     """Write one stage under the folder lock; commit on success, leave nothing behind on failure.
 
     ``inputs``: what the stage reads (name -> sha256). ``settings``: recorded; ``keyed`` names the
     settings that decide the results (default: all). The writer's ``up_to_date`` is True when the
     current record has the same key and its files are in place (and ``force`` is False): the caller
-    then reads the run instead of computing.
+    then reads the run instead of computing. ``refresh`` names unkeyed settings that only say where the
+    inputs were found (a raw folder, the desa lokus file's hash): when they alone changed, the stage
+    stays up to date and the record is renewed with them.
     """
     pdir = Path(processed_dir).resolve()
     pdir.mkdir(parents=True, exist_ok=True)
@@ -121,15 +139,21 @@ def stage_writer(processed_dir: str | Path, stage: str, *, inputs: Mapping[str, 
     keyed_settings = settings if keyed is None else {k: settings.get(k) for k in keyed}
     key = digest({"stage": stage, "inputs": dict(inputs), "settings": keyed_settings, "code": _code(stage)})
     with folder_lock(pdir, f"pk2d {stage}"):
-        up_to_date = False
-        if not force and (pdir / RUN_FILE).is_file():
-            run = open_run(pdir, check=False)
-            if run.has(stage) and run.record(stage).key == key:
-                up_to_date = not [p for s, p in run.problems(require=()) if s == stage and "output" in p]
+        up_to_date, resave = False, False
+        current = open_run(pdir, check=False) if (pdir / RUN_FILE).is_file() else None
+        if current is not None:
+            _inputs_still_current(current, stage, inputs)
+            if not force and current.has(stage) and current.record(stage).key == key:
+                rec = current.record(stage)
+                up_to_date = _intact(current.folder(stage), _thaw(rec.outputs))
+                old = _thaw(rec.settings)
+                resave = up_to_date and any(old.get(k) != settings.get(k) for k in refresh)
         w = StageWriter(pdir, stage, key, inputs, settings, up_to_date)
         try:
             yield w
-            if up_to_date:
+            if resave:
+                w.recommit()
+            elif up_to_date:
                 w.run = open_run(pdir, check=False)
             else:
                 w.commit()
@@ -138,10 +162,38 @@ def stage_writer(processed_dir: str | Path, stage: str, *, inputs: Mapping[str, 
             raise
 
 
+def _intact(folder: Path, outputs: Mapping[str, Mapping]) -> bool:
+    """Every recorded file of a generation is there with its recorded size and sha256."""
+    for name, meta in outputs.items():
+        p = folder / name
+        if not p.is_file() or p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
+            return False
+    return True
+
+
+def _inputs_still_current(run: Run, stage: str, inputs: Mapping[str, str]) -> None:
+    """Inside the lock: the upstream outputs a stage was about to read are still the current ones (another
+    process may have rerun the stage before it meanwhile)."""
+    for up in UPSTREAM[stage]:
+        if not run.has(up):
+            continue
+        outs = run.record(up).outputs
+        changed = [k for k, v in inputs.items() if k.startswith(up + "/") and
+                   outs.get(k.split("/", 1)[1], {}).get("sha256") != v]
+        if changed:
+            raise StaleRunError(run.processed_dir, [f"`pk2d {up}` committed new outputs while `pk2d {stage}` was "
+                                                    f"starting ({', '.join(changed)})"], f"pk2d {stage}")
+
+
 def collect_garbage(processed_dir: str | Path, *, keep_runs: int = 20) -> None:
     """Remove generations that neither the current record nor a pinned one uses, temporary folders of
-    processes that ended, and all but the newest ``keep_runs`` old records."""
-    pdir = Path(processed_dir)
+    processes that ended, and all but the newest ``keep_runs`` old records (under the exclusive
+    collection lock, so no reader is between reading ``run.json`` and pinning it)."""
+    with gc_lock(processed_dir, shared=False):
+        _collect(Path(processed_dir), keep_runs)
+
+
+def _collect(pdir: Path, keep_runs: int) -> None:
     records = [current_record(pdir), *_pinned_records(pdir)]
     used = {(s, r["generation"]) for rec in records for s, r in rec.get("stages", {}).items()}
     for stage in STAGES:

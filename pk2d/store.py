@@ -54,6 +54,7 @@ RUN_FILE = "run.json"
 RUNS_DIR = "runs"
 PINS_DIR = ".pins"
 LOCK_FILE = ".lock"
+GC_LOCK = ".gc.lock"  #: shared while a reader pins a run, exclusive while garbage is collected
 FORMAT = 1
 #: files of the package whose content decides each stage's results (paths relative to pk2d/);
 #: the report and render code is not here: it decides how a report looks, and the render
@@ -61,7 +62,7 @@ FORMAT = 1
 STAGE_CODE = {
     "clean": ("cleaning.py", "rawio.py", "contract.yaml", "data/wilayah.csv"),
     "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py"),
-    "compare": ("compare.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py"),
+    "compare": ("compare.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py", "catalogues/agencies.yaml"),
 }
 #: shared by every stage (their change makes every stage out of date)
 COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py")
@@ -184,11 +185,12 @@ class Run:
         return any(c in outs for c in (name, f"{name}.parquet", f"{name}.json", f"{name}.csv"))
 
     # --- readers -------------------------------------------------------------------------
-    def table(self, name: str, *, columns: Sequence[str] | None = None, filters=None):
+    def table(self, name: str, *, columns: Sequence[str] | None = None, filters=None, use_threads: bool = True):
         """A Parquet table of the run as a DataFrame (``filters`` as in :func:`pandas.read_parquet`)."""
         import pandas as pd
 
-        return pd.read_parquet(self.path(name), columns=list(columns) if columns else None, filters=filters)
+        return pd.read_parquet(self.path(name), columns=list(columns) if columns else None, filters=filters,
+                               use_threads=use_threads)
 
     def json(self, name: str):
         key = ("json", name)
@@ -286,6 +288,9 @@ class Run:
         if "clean" in self.stages:
             s = self.stages["clean"].settings
             raw = self._resolve(s.get("raw_dir"))
+            if raw is not None and not raw.is_dir():
+                out.append(("clean", f"the raw folder {raw} that `pk2d clean` read is not there: its inputs "
+                                     "cannot be checked (restore it, or clean again from where the exports are)"))
             if raw is not None and raw.is_dir():
                 from .rawio import input_files
 
@@ -409,6 +414,30 @@ def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
         os.write(fd, f"pid {os.getpid()}: {' '.join(sys.argv[:3])[:200]}".encode())
         yield
     finally:
+        if os.name == "nt":  # pragma: no cover - Windows releases a byte-range lock only when asked
+            with contextlib.suppress(OSError):
+                import msvcrt
+
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def gc_lock(folder: str | Path, *, shared: bool) -> Iterator[None]:
+    """Readers pinning a run hold ``.gc.lock`` shared, garbage collection exclusive: a generation is
+    never deleted between a reader reading ``run.json`` and its pin appearing. Blocking, short."""
+    folder = Path(folder)
+    fd = os.open(folder / GC_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: pins and collection are not interleaved there
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
         os.close(fd)
 
 
@@ -421,13 +450,22 @@ def _holder(fd: int) -> str:
 
 
 @contextlib.contextmanager
-def pinned(run: Run) -> Iterator[Run]:
-    """Keep ``run``'s generations on disk while the block runs (a report batch reads them), even if
-    a stage commits a newer run meanwhile."""
-    pins = run.processed_dir / PINS_DIR
+def pinned(run: Run | str | Path) -> Iterator[Run]:
+    """Keep a run's generations on disk while the block runs (a report batch reads them), even if a
+    stage commits a newer run meanwhile.
+
+    Given a folder, pins its *current* run: ``run.json`` is read and the pin written under the shared
+    collection lock, so no generation of it can be collected in between (then check it). Given an
+    opened :class:`Run`, pins that run (whose files may be gone already: check it).
+    """
+    pdir = Path(run).resolve() if not isinstance(run, Run) else run.processed_dir
+    pins = pdir / PINS_DIR
     pins.mkdir(parents=True, exist_ok=True)
-    pin = pins / f"{run.id}.{os.getpid()}.{secrets.token_hex(4)}"
-    pin.touch()
+    with gc_lock(pdir, shared=True):
+        if not isinstance(run, Run):
+            run = open_run(pdir, check=False)
+        pin = pins / f"{run.id}.{os.getpid()}.{secrets.token_hex(4)}"
+        pin.touch()
     try:
         yield run
     finally:

@@ -21,7 +21,7 @@ from pk2d.pipeline import load_scores
 from pk2d.rawio import discover
 from pk2d.render import unit_paths
 from pk2d.report.sections import Unit
-from pk2d.report.tables import unit_digests
+from pk2d.report.tables import run_context, salts, unit_digests
 from pk2d.store import open_run
 from pk2d.text import catalogue as texts
 from tests._pdf import pdf_pages
@@ -349,3 +349,13 @@ def test_digests_change_only_for_the_units_whose_rows_changed(sample_run):
     changed = sorted(before.index[before != after])
     assert changed == [f"{PONDOK_LABU}/1"]
     assert np.array_equal(unit_digests(tables, units), before.to_numpy())  # deterministic
+    # the same values typed otherwise (an int count that a group-by made float) give the same digests
+    f = tables["report_facts"].copy()
+    f["n_rt"] = f["n_rt"].astype("float64")
+    assert np.array_equal(unit_digests({**tables, "report_facts": f}, units), before.to_numpy())
+    # what every report shows besides its rows (catalogue, seed, draws) is in every digest
+    cats = [run.catalogue("ikk")]
+    ctx = run_context(run)
+    assert list(unit_digests(tables, units, salts(cats, ctx))) == list(units["digest"])
+    moved = unit_digests(tables, units, salts(cats, {**ctx, "n_boot": ctx["n_boot"] + 1}))
+    assert not set(moved) & set(units["digest"])

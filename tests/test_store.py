@@ -63,8 +63,8 @@ def test_the_record_knows_every_setting_and_holds_no_wall_clock_time(sample_run)
                                           for n in ("families.parquet", "members.parquet")}
     text = (sample_run / store.RUN_FILE).read_text()
     assert "created" not in text and "T0" not in text and "rendered" not in text
-    # the date that bounds interview dates is recorded but decides nothing the rebuild keys on
-    assert run.settings("clean")["today"] and clean(paths.RAW_DIR, sample_run, key=KEY, today="2031-01-01").up_to_date
+    # today's date (it bounds interview dates) is recorded; the rebuild keys on it only when it is given
+    assert run.settings("clean")["today"] and clean(paths.RAW_DIR, sample_run, key=KEY).up_to_date
     assert run.catalogue("ikk") == run.catalogue(None)  # the recorded content, rebuilt and validated
     with pytest.raises(MissingInputError):
         run.round_or_latest(7)
@@ -174,7 +174,7 @@ def test_rerunning_unchanged_stages_changes_no_byte_and_renders_nothing(sample_r
 
 
 def test_new_data_for_one_village_re_renders_that_village_only(sample_run, tmp_path):
-    from pk2d.report.tables import unit_digests
+    from pk2d.report.tables import run_context, salts, unit_digests
 
     run = store.open_run(sample_run)
     units = run.table("report_units")
@@ -182,7 +182,8 @@ def test_new_data_for_one_village_re_renders_that_village_only(sample_run, tmp_p
     assert both["digest"].nunique() == 2
     tables = {n.removesuffix(".parquet"): run.table(n.removesuffix(".parquet"))
               for n in run.record("compare").outputs if n.startswith("report_")}
-    assert list(unit_digests(tables, units)) == list(units["digest"])  # the stored digests are the rows' digests
+    cats = [run.catalogue(c) for c in run.catalogue_ids()]
+    assert list(unit_digests(tables, units, salts(cats, run_context(run)))) == list(units["digest"])  # the stored digests are the rows' digests
 
 
 # --- a stage's outputs arrive together or not at all -------------------------------------------------
@@ -257,17 +258,43 @@ def test_every_desa_lokus_is_compared_and_evaluated(tmp_path):
     shutil.copytree(paths.RAW_DIR, raw)
     (raw / "SINTETIS_desa_lokus.csv").write_text(
         "kode_kabupaten,kode_desa,nama_desa,tahun\n63.02,63.02.06.2012,Pondok Labu,2024\n"
-        "63.02,63.02.11.2005,Sangsang,2023\n")
-    assert list(read_lokus(raw)["kode_desa"]) == ["63.02.11.2005", "63.02.06.2012"]
+        "63.02,63.02.11.2005,Sangsang,2024\n63.02,63.02.01.2008,Gedambaan,2023\n")
+    assert list(read_lokus(raw)["kode_desa"]) == ["63.02.01.2008", "63.02.06.2012", "63.02.11.2005"]
     work = tmp_path / "processed"
     clean(raw, work, key=KEY)
     build_index(work, catalogues=("ikk",))
     res = build_compare(work, n_boot=19, n_runs=10)
     did = res.did.query("component_id == 'indeks'")
+    # Gedambaan (lokus 2023) has no survey in or before 2023: no baseline, so no evaluation
     assert sorted(did["focus"]) == ["63.02.06.2012", "63.02.11.2005"]
-    # the other desa lokus is not a comparison village: 12 villages, one treated, 10 controls
-    assert set(did["n_villages"]) == {11}
+    assert set(zip(did["before_round"], did["round"])) == {(1, 2)}
+    # villages already desa lokus by 2025 are not comparison villages: 12 villages, one treated, 9 controls
+    assert set(did["n_villages"]) == {10}
     fv = res.table("focus_vs")
-    assert set(fv["focus"]) == {"63.02.06.2012", "63.02.11.2005"} and set(fv["round"]) == {1, 2}
+    assert set(fv["focus"]) == {"63.02.01.2008", "63.02.06.2012", "63.02.11.2005"} and set(fv["round"]) == {1, 2}
     units = res.run.table("report_units")
     assert units.loc[units["unit"].isin(did["focus"]), "lokus"].all()
+
+
+def test_a_damaged_generation_is_repaired_by_rerunning_its_stage(tmp_path):
+    raw, work = _own_run(tmp_path)
+    run = store.open_run(work)
+    f = run.folder("clean") / "rejects.csv"
+    f.write_text(f.read_text() + "x\n")  # someone edited an output by hand
+    assert any("was changed after the stage wrote it" in p for _, p in store.open_run(work, check=False).problems())
+    res = clean(raw, work, key=KEY)
+    assert not res.up_to_date  # not taken for current: recomputed, and the damaged copy replaced
+    assert store.open_run(work).problems() == []
+    assert res.run.record("clean").generation == run.record("clean").generation  # the same, intact files
+
+
+def test_a_re_saved_desa_lokus_file_renews_the_record_without_recomputing(tmp_path):
+    raw, work = _own_run(tmp_path)
+    lokus = raw / "SINTETIS_desa_lokus.csv"
+    lokus.write_bytes(lokus.read_bytes().replace(b"\n", b"\r\n"))  # saved again by a spreadsheet: same list
+    assert [p for _, p in store.open_run(work, check=False).problems()] == [
+        f"the desa lokus list in {raw} changed since `pk2d compare` read it"]
+    gen = store.open_run(work, check=False).record("compare").generation
+    res = build_compare(work, n_boot=19, n_runs=10)
+    assert res.up_to_date and res.run.record("compare").generation == gen
+    assert store.open_run(work).problems() == []

@@ -105,9 +105,9 @@ def build_reports(processed_dir=None, out_dir=None, *, villages: Sequence[str] |
     pdir = Path(processed_dir) if processed_dir else paths.PROCESSED_DIR
     lang = lang_of(lang)
     out = Path(out_dir) if out_dir else reports_dir(lang)
-    run = open_run(pdir, deep=True)
-    with pinned(run):
-        run.check(deep=False)  # the generations are still there now that they are pinned
+    open_run(pdir, check=False, require=())  # a clear message when there is no run at all
+    with pinned(pdir) as run:  # pinned first, then checked: nothing of it can be collected meanwhile
+        run.check(deep=True)
         rnd = run.round_or_latest(round)
         units = report_units(run, villages=villages, kabupaten=kabupaten, round=rnd, catalogue=catalogue, lang=lang,
                              district=(not villages) if district is None else district, notebooks_dir=notebooks_dir)

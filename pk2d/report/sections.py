@@ -39,7 +39,7 @@ def preload(processed_dir, run_id: str) -> int:
         table = name.removesuffix(".parquet")
         if not table.startswith("report_") or table == "report_units":
             continue
-        df = run.table(table)
+        df = run.table(table, use_threads=False)  # no pyarrow thread pool in a process that forks
         groups = df.groupby(list(KEY), sort=False).indices
         _PRELOADED[(run.id, table)] = (df, {k: v for k, v in groups.items()})
         n += 1

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .. import defaults
+from ..store import digest as store_digest
 
 KEY = ("catalogue", "round", "kind", "unit")
 HIST_BINS = np.linspace(0, 100, 51)  #: family index histogram: 50 bins of 2 points
@@ -47,9 +48,13 @@ def _finish(df: pd.DataFrame, sort: Iterable[str] = ()) -> pd.DataFrame:
 
 
 def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.DataFrame],
-          lokus: pd.DataFrame) -> dict[str, pd.DataFrame]:
+          lokus: pd.DataFrame, context: dict | None = None) -> dict[str, pd.DataFrame]:
     """All report tables (name -> DataFrame, names start with ``report_``), with ``report_units``
-    listing every unit and the digest of its rows."""
+    listing every unit and the digest of its rows.
+
+    ``context`` holds what every report of a catalogue shows besides its rows (the seed and numbers of
+    draws); the catalogue's hash (names, labels, cut-offs, version) is added to it, so a change of
+    either makes every report of that catalogue current no more."""
     areas = run.table("areas")
     comps = run.table("area_components")
     families = run.table("families", columns=["putaran", "kode_desa", "kode_kabupaten", "tanggal_wawancara"])
@@ -87,29 +92,57 @@ def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.D
         frames = [f for f in frames if len(f)]
         if frames:
             out[name] = _finish(pd.concat(frames, ignore_index=True), sorts.get(name, ()))
-    out["report_units"] = out["report_units"].assign(digest=unit_digests(out, out["report_units"]))
+    out["report_units"] = out["report_units"].assign(
+        digest=unit_digests(out, out["report_units"], salts(cats, context)))
     return out
 
 
-def unit_digests(tables: dict[str, pd.DataFrame], units: pd.DataFrame) -> list[str]:
+def salts(cats, context: dict | None) -> dict[str, str]:
+    """Per catalogue: the hash of what every report of it shows besides its rows."""
+    return {c.id: store_digest({"catalogue": c.sha256, **(context or {})}) for c in cats}
+
+
+def run_context(run) -> dict:
+    """The ``context`` of :func:`build` as the compare stage of ``run`` recorded it."""
+    s = run.settings("compare")
+    return {"seed": int(s["seed"]), "n_boot": int(s["n_boot"]), "n_runs": int(s["n_runs"]),
+            "design": run.settings("index").get("design")}
+
+
+def _hashable(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns in fixed types, so that equal values hash equally however a group-by typed them (an int
+    count that became a float when one kabupaten had none must not change a digest)."""
+    out = {}
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            out[c] = pd.to_numeric(col, errors="coerce").astype("float64")
+        else:
+            out[c] = col.astype("string").fillna("<NA>")
+    return pd.DataFrame(out)
+
+
+def unit_digests(tables: dict[str, pd.DataFrame], units: pd.DataFrame, salts: dict[str, str] | None = None) -> list[str]:
     """sha256 (hex, 24 characters) of every row of every report table that belongs to each unit, in table
-    order, and of the unit's own row: equal digests mean the unit's report shows the same numbers."""
+    order, of the unit's own row, and of its catalogue's ``salts`` entry: equal digests mean the unit's
+    report shows the same numbers, names and settings."""
     key = list(KEY)
     pieces = []
     for t_i, (name, df) in enumerate(sorted(tables.items())):
         if name == "report_units" or not len(df):
             continue
-        body = df.drop(columns=key)
+        body = _hashable(df.drop(columns=key))
         h = pd.util.hash_pandas_object(body, index=False).to_numpy(np.uint64)
-        salt = "|".join([name, *map(str, body.columns), *map(str, body.dtypes)]).encode()
+        salt = "|".join([name, *map(str, body.columns)]).encode()
         salt = np.frombuffer(hashlib.sha256(salt).digest()[:8], np.uint64)[0]
         pieces.append(df[key].assign(_t=t_i, _i=np.arange(len(df)), _h=h ^ salt))
     rows = pd.concat(pieces, ignore_index=True).sort_values([*key, "_t", "_i"], kind="stable")
     found = {k: hashlib.sha256(g.to_numpy(np.uint64).tobytes()).hexdigest()
              for k, g in rows.groupby(key, sort=False)["_h"]}
-    own = pd.util.hash_pandas_object(units.drop(columns=[*key, *(["digest"] if "digest" in units else [])]),
+    own = pd.util.hash_pandas_object(_hashable(units.drop(columns=[*key, *(["digest"] if "digest" in units else [])])),
                                      index=False).to_numpy(np.uint64)
-    return [hashlib.sha256(f"{found.get(k, '')}{h:x}".encode()).hexdigest()[:24]
+    salts = salts or {}
+    return [hashlib.sha256(f"{found.get(k, '')}{h:x}{salts.get(k[0], '')}".encode()).hexdigest()[:24]
             for k, h in zip(units[key].itertuples(index=False, name=None), own)]
 
 
