@@ -5,10 +5,11 @@
 
 Steps (each printed with its seconds): synthesise, clean, index, compare; the plain serial
 ``papermill`` + ``nbconvert`` loop (benchmarks/baseline.py) timed on ``--sample`` village reports and
-scaled per report to the whole batch; pk2d's batch of every village and district report, HTML + PDF,
-then HTML alone (each into an empty folder); a no-change rebuild through the CLI; and new data for
+scaled per report to the whole batch; pk2d's batch of every village, district and province report in
+every format (HTML, PDF, DOCX, the villages' XLSX), then HTML + PDF, then HTML alone (each into an
+empty folder); a no-change HTML + PDF rebuild through the CLI; and new data for
 one kabupaten of a two-kabupaten set, which must re-render that kabupaten's reports only. Prints the
-per-report decomposition (kernel, execute, html, pdf), the peak memory and the ratios against the
+per-report decomposition (kernel, execute, html, pdf, docx, xlsx), the peak memory and the ratios against the
 baseline measured in the same run. Nothing here is a test: no timing is asserted anywhere.
 """
 from __future__ import annotations
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
         print(f"plain serial loop: {len(sample)} reports in {base['seconds']:.1f} s, {per:.2f} s each, "
               f"scaled to {n}: {t_plain:.0f} s", flush=True)
 
-        for formats in (("html", "pdf"), ("html",)):
+        for formats in (("html", "pdf", "docx", "xlsx"), ("html", "pdf"), ("html",)):
             out = work / "-".join(formats)
             t0 = time.perf_counter()
             s = build_reports(processed, out, all_units=True, formats=formats, jobs=a.jobs, progress=False)
@@ -100,8 +101,8 @@ def main(argv=None) -> int:
             rows.append((f"all reports, {'+'.join(formats)}", n, wall, t_plain))
             mean = s.mean_timings()
             notes.append(f"{'+'.join(formats)}: per report " + ", ".join(
-                f"{k} {mean[k]:.2f} s" for k in ("kernel_start", "execute", "html", "pdf", "total")
-                if k in mean and (k != "pdf" or "pdf" in formats))
+                f"{k} {mean[k]:.2f} s" for k in ("kernel_start", "execute", "html", "pdf", "docx", "xlsx", "total")
+                if k in mean and (k in formats or k not in ("pdf", "docx", "xlsx")))
                 + f"; peak memory {s.peak_memory_mb:,.0f} MB; pdf engine {s.pdf_engine or '-'}")
             if "pdf" in formats:
                 most, avg = _pages(out)
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
         out = work / "html-pdf"
         t0 = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "pk2d.cli", "report", "--all", "--processed", str(processed),
-                               "--out", str(out)], capture_output=True, text=True)
+                               "--out", str(out), "--format", "html,pdf"], capture_output=True, text=True)
         rows.append(("no-change rebuild (pk2d report --all)", n, time.perf_counter() - t0, t_plain))
         last = [ln for ln in done.stdout.splitlines() if "rendered," in ln]
         notes.append(f"no-change rebuild: {last[0] if last else done.stdout[-200:]}")

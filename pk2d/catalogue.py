@@ -61,6 +61,8 @@ class Indicator:
     weight: float
     agency: str
     source: str
+    target: float = 80.0  #: % of the applicable families that should meet it
+    target_source: str = "pk2d_default"  #: key of ``Catalogue.target_sources``
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,12 @@ class Catalogue:
     source: str
     sha256: str
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    target_sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def target_source_text(self, indicator: "Indicator", lang: str = "id") -> str:
+        """Where an indicator's target comes from, in ``lang``."""
+        src = self.target_sources.get(indicator.target_source, {})
+        return src.get("en" if lang == "en" else "id", indicator.target_source)
 
     def indicators_of(self, dimension: str) -> tuple[Indicator, ...]:
         return tuple(i for i in self.indicators if i.dimension == dimension)
@@ -258,9 +266,29 @@ def _build(raw: Mapping[str, Any], src: str) -> Catalogue:
                                      fix="Make the indicator weights of each dimension add up to 1.")
             for it in members:
                 it["_w"] = float(it["weight"])
+    sources = dict(raw.get("target_sources") or {})
+    sources.setdefault("pk2d_default", {"id": "Bawaan pk2d: 80% (batas tanda ● baik)",
+                                        "en": "pk2d default: 80% (the ● good mark)"})
+    default = raw.get("default_target") or {"value": 80, "source": "pk2d_default"}
+    targets = {}
+    for it in indicators:
+        t = it.get("target") or default
+        try:
+            value = float(t["value"])
+        except (KeyError, TypeError, ValueError):
+            raise CatalogueError(src, f"target {t!r} is not of the form {{value: 0-100, source: key}}.",
+                                 item=str(it["id"]), fix="e.g. target: {value: 100, source: rpjmn_akta}") from None
+        if not 0 <= value <= 100:
+            raise CatalogueError(src, f"target {value} is not a percentage (0-100).", item=str(it["id"]),
+                                 fix="give the percentage of applicable families that should meet the indicator.")
+        if t.get("source") not in sources:
+            raise CatalogueError(src, f"target source {t.get('source')!r} is not in target_sources.",
+                                 item=str(it["id"]), fix=f"use one of {', '.join(sorted(sources))} or add it.")
+        targets[str(it["id"])] = (value, str(t["source"]))
     inds = tuple(Indicator(str(it["id"]), it["dimension"], it["name_id"], it["name_en"],
                            _freeze(it["rule"]), _freeze(it.get("applies")), it.get("direction", "positive"),
-                           it.pop("_w"), it["agency"], it.get("source", "")) for it in indicators)
+                           it.pop("_w"), it["agency"], it.get("source", ""), *targets[str(it["id"])])
+                 for it in indicators)
     return Catalogue(
         id=str(raw.get("id", Path(src).stem)), version=str(raw.get("version", "")),
         name_id=raw.get("name_id", ""), name_en=raw.get("name_en", ""),
@@ -268,6 +296,7 @@ def _build(raw: Mapping[str, Any], src: str) -> Catalogue:
         official_list_public=bool(raw.get("official_list_public", False)),
         parameters=_freeze(params), settings=_freeze(settings), dimensions=dims, indicators=inds,
         categories=_freeze(_categories(raw, src)), source=src, sha256=_hash_obj(raw), raw=_freeze(raw),
+        target_sources=_freeze(sources),
     )
 
 

@@ -4,8 +4,10 @@
     pk2d clean [--raw DIR] [--processed DIR] [--force]
     pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--force]
     pk2d compare [--processed DIR] [--raw DIR] [--n-boot N] [--n-runs N] [--seed N] [--force]
-    pk2d report (--village CODE ... | --all [--kabupaten CODE]) [--round R] [--format html,pdf]
+    pk2d report (--village CODE ... | --all [--kabupaten CODE] | --province CODE) [--round R]
+                [--format html,pdf,docx,xlsx]
                 [--lang id|en] [--jobs N] [--force] [--retry-failed] [--pdf-engine auto|chromium|weasyprint]
+    pk2d interventions --village CODE [--round R] [--processed DIR]
     pk2d run   [--raw DIR] [--processed DIR] [--jobs N]
     pk2d dictionary [--check]
 
@@ -32,8 +34,7 @@ def _cmd_synth(a) -> int:
     from .synth import synthesize
 
     t0 = time.perf_counter()
-    rounds = a.rounds if a.rounds is not None else (1 if a.families else 2)
-    res = synthesize(a.out, seed=a.seed, families=a.families, dirt=a.dirt, rounds=rounds)
+    res = synthesize(a.out, seed=a.seed, families=a.families, dirt=a.dirt, rounds=a.rounds)
     for f in res.files:
         print(f)
     print(f"{len(res.files)} files written in {time.perf_counter() - t0:.1f} s")
@@ -91,7 +92,7 @@ def _cmd_report(a) -> int:
     try:
         summary = build_reports(a.processed, out, villages=a.village, kabupaten=a.kabupaten, round=a.round,
                                 catalogue=a.catalogue, lang=a.lang, formats=formats, jobs=a.jobs, force=a.force,
-                                retry_failed=a.retry_failed, all_units=a.all,
+                                retry_failed=a.retry_failed, all_units=a.all, province=a.province,
                                 district=None if not a.no_district else False, pdf_engine=a.pdf_engine)
     except BatchInterrupted as exc:
         print(exc.summary.text(all_rows=False))
@@ -99,6 +100,15 @@ def _cmd_report(a) -> int:
     print(summary.text(all_rows=False))
     print(f"index: {Path(out) / 'index.html'}")
     return 0 if summary.ok else 1
+
+
+def _cmd_interventions(a) -> int:
+    from .interventions import export_interventions
+
+    path = export_interventions(a.village, round=a.round, catalogue=a.catalogue, processed_dir=a.processed,
+                                lang=a.lang)
+    print(f"{path}\n(RAHASIA / confidential: for the village team only, never to be published)")
+    return 0
 
 
 def _cmd_run(a) -> int:
@@ -136,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--families", "--scale", type=int, default=None,
                    help="scale mode: number of families (e.g. 90000, 1000000); default: the sample villages")
     s.add_argument("--dirt", type=float, default=1.0, help="multiplier of the dirt rates (0 = clean files)")
-    s.add_argument("--rounds", type=int, default=None, help="survey rounds (default: 2, or 1 in scale mode)")
+    s.add_argument("--rounds", type=int, default=None, help="survey rounds of each kabupaten (default: all of the villages file, 1 in scale mode)")
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("clean", help="validate, clean and pseudonymise the raw exports (stage 1)")
@@ -161,15 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="recompute even when up to date")
     s.set_defaults(func=_cmd_compare)
 
-    s = sub.add_parser("report", help="render village and district reports (HTML + PDF) and the index page")
-    who = s.add_mutually_exclusive_group(required=True)
+    s = sub.add_parser("report", help="render village, district and province reports (HTML, PDF, DOCX, XLSX) and "
+                                      "the index page")
+    who = s.add_mutually_exclusive_group()
     who.add_argument("--village", action="append", metavar="CODE",
                      help="10-digit village code, e.g. 63.02.06.2012 (repeatable)")
-    who.add_argument("--all", action="store_true", help="every surveyed village (of --kabupaten when given)")
+    who.add_argument("--all", action="store_true",
+                     help="every surveyed village (of --kabupaten when given), its districts and province")
+    s.add_argument("--province", metavar="CODE",
+                   help="the province report, e.g. 63 (Kalimantan Selatan); with --village also those villages")
     s.add_argument("--kabupaten", metavar="CODE", help="with --all: only this kabupaten, e.g. 63.02")
     s.add_argument("--round", type=int, default=defaults.ROUND, help="survey round (default: the latest)")
     s.add_argument("--catalogue", default=defaults.REPORT_CATALOGUE, help="ikk, ibangga or a catalogue YAML path")
-    s.add_argument("--format", default=",".join(defaults.FORMATS), help="html, pdf or html,pdf (default)")
+    s.add_argument("--format", default=",".join(defaults.FORMATS),
+                   help="some of html,pdf,docx,xlsx (default: all; xlsx = the agencies' workbook of a village)")
     s.add_argument("--lang", choices=["id", "en"], default=defaults.LANG)
     s.add_argument("--jobs", type=int, default=defaults.JOBS, help=f"reports rendered in parallel ({defaults.JOBS})")
     s.add_argument("--force", action="store_true", help="render even reports whose inputs did not change")
@@ -180,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
     s.add_argument("--out", type=Path, default=None, help="default: reports/ (reports/en/ with --lang en)")
     s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("interventions", help="a village's cadre lists (pseudonymous family ids per RT) as XLSX, "
+                                             "into data/processed/exports only")
+    s.add_argument("--village", required=True, metavar="CODE", help="10-digit village code, e.g. 63.02.06.2012")
+    s.add_argument("--round", type=int, default=defaults.ROUND, help="survey round (default: the village's latest)")
+    s.add_argument("--catalogue", default=defaults.REPORT_CATALOGUE, help="ikk, ibangga or a catalogue YAML path")
+    s.add_argument("--lang", choices=["id", "en"], default=defaults.LANG)
+    s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
+    s.set_defaults(func=_cmd_interventions)
 
     s = sub.add_parser("run", help="the whole pipeline: stage notebooks with papermill, then all reports")
     s.add_argument("--raw", type=Path, default=paths.RAW_DIR)

@@ -299,44 +299,83 @@ def indicator_gaps(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
     return out
 
 
+def problems(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, round: int = 1) -> pd.DataFrame:
+    """Every village's problems (*permasalahan*): the indicators where it is below the catalogue's target
+    or below its kabupaten, each saying which rule flagged it, ranked by the families that must change.
+
+    Per village and flagged indicator: ``share``, ``target``, ``kab_share`` (%), ``n_applicable``,
+    ``families_affected`` (applicable families not meeting it), ``to_target`` = the families that must
+    come to meet it for the village to reach the target (``ceil(target% * n_applicable) - met``: size
+    and gap together), ``to_kab`` the same for the kabupaten share, ``rule`` (``target``,
+    ``kabupaten`` or ``target+kabupaten``), ``priority`` (1 = most families to reach the target, then
+    most to reach the kabupaten). A village below no target and no kabupaten share has no row.
+    """
+    cat = load_catalogue(catalogue)
+    g = indicator_gaps(scores, cat, round=round)
+    target = {i.id: i.target for i in cat.indicators}
+    g["target"] = g["indicator"].map(target)
+    met = g["n_applicable"] - g["families_affected"]
+    eps = 1e-9  # 0.8 * 384 = 307.2000000001 must round up to 308, not 309
+    g["to_target"] = np.maximum(0, np.ceil(g["target"] / 100 * g["n_applicable"] - eps) - met).astype("int64")
+    g["to_kab"] = np.maximum(0, np.ceil(g["kab_share"] / 100 * g["n_applicable"] - eps) - met).astype("int64")
+    below_target = (g["n_applicable"] > 0) & (g["to_target"] > 0)
+    below_kab = (g["n_applicable"] > 0) & (g["gap"] < 0) & (g["families_affected"] > 0)
+    g["rule"] = np.select([below_target & below_kab, below_target], ["target+kabupaten", "target"], "kabupaten")
+    out = g[below_target | below_kab].sort_values(["kode_desa", "to_target", "to_kab", "gap"],
+                                                  ascending=[True, False, False, True]).copy()
+    out["priority"] = out.groupby("kode_desa").cumcount() + 1
+    return out.reset_index(drop=True)
+
+
 def action_plan(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, round: int = 1,
                 top: int = 5) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(priorities, strengths, agency plan) for every village.
+    """(problems, strengths, agency plan) for every village.
 
-    Weaknesses: indicators below the kabupaten share, ranked by the number of
-    families the village lacks to reach the kabupaten share
-    (``excess_families = n_applicable * (kab_share - share) / 100``: gap and
-    size together), then by the gap; the first ``top`` are the village's
-    *prioritas intervensi*. Strengths: the ``top`` largest positive gaps. The
-    agency plan sums families affected per village and responsible agency over
-    the priority indicators: the draft *rencana tindak lanjut*.
+    Problems: :func:`problems`. Strengths: the ``top`` indicators most above the kabupaten share.
+    The agency plan (the draft *rencana tindak lanjut*) groups the problems by responsible agency:
+    its indicators (in priority order), the families that must change to reach the targets, the
+    families affected (a family missing two indicators counts twice) and its first priority.
     """
     from .catalogue import agency_name
 
-    gaps = indicator_gaps(scores, catalogue, round=round)
-    gaps["excess_families"] = gaps["n_applicable"] * (-gaps["gap"]).clip(lower=0) / 100
-    weak = gaps[(gaps["gap"] < 0) & (gaps["families_affected"] > 0)].sort_values(
-        ["kode_desa", "excess_families", "gap"], ascending=[True, False, True])
-    weak = weak.groupby("kode_desa", sort=False).head(top).copy()
-    weak["priority"] = weak.groupby("kode_desa").cumcount() + 1
+    cat = load_catalogue(catalogue)
+    weak = problems(scores, cat, round=round)
+    gaps = indicator_gaps(scores, cat, round=round)
     strong = gaps[gaps["gap"] > 0].sort_values(["kode_desa", "gap"], ascending=[True, False])
     strong = strong.groupby("kode_desa", sort=False).head(top).copy()
     plan = weak.groupby(["kode_desa", "agency"], sort=False).agg(
-        indicators=("indicator", lambda x: ", ".join(x)), families_affected=("families_affected", "sum"),
-        top_priority=("priority", "min")).reset_index().sort_values(["kode_desa", "top_priority"])
+        indicators=("indicator", lambda x: ", ".join(x)), to_target=("to_target", "sum"),
+        families_affected=("families_affected", "sum"), top_priority=("priority", "min"),
+        n_problems=("indicator", "size")).reset_index().sort_values(["kode_desa", "top_priority"])
     plan["agency_name"] = [agency_name(a) for a in plan["agency"]]
     return weak.reset_index(drop=True), strong.reset_index(drop=True), plan.reset_index(drop=True)
 
 
-def intervention_families(scores: pd.DataFrame, priorities: pd.DataFrame, *, round: int = 1) -> pd.DataFrame:
-    """Pseudonymous family ids per village and priority indicator (families not meeting it).
+def problem_rts(scores: pd.DataFrame, problems: pd.DataFrame, *, round: int = 1) -> pd.DataFrame:
+    """Where each village's problems are: applicable families not meeting each problem indicator, per RT
+    (``kode_desa, indicator, kode_rt, rt, n_not_met, n_applicable``; counts, no family id)."""
+    s = scores[scores["putaran"] == round]
+    parts = []
+    for ind, g in problems.groupby("indicator", sort=False):
+        v = s[ind].astype("float64")
+        t = pd.DataFrame({"kode_desa": s["kode_desa"], "kode_rt": s["kode_rt"], "rt": s["rt"],
+                          "n_not_met": (v == 0).astype("int64"), "n_applicable": v.notna().astype("int64")})
+        t = t[t["kode_desa"].isin(set(g["kode_desa"]))]
+        parts.append(t.groupby(["kode_desa", "kode_rt", "rt"], sort=True, observed=True)[["n_not_met", "n_applicable"]]
+                     .sum().reset_index().assign(indicator=ind))
+    cols = ["kode_desa", "indicator", "kode_rt", "rt", "n_not_met", "n_applicable"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
-    For village cadres planning visits: written to ``data/processed/`` only,
-    never into anything published.
+
+def intervention_families(scores: pd.DataFrame, problems: pd.DataFrame, *, round: int = 1) -> pd.DataFrame:
+    """Pseudonymous family ids per village and problem indicator (families not meeting it).
+
+    For village cadres planning visits: kept in ``data/processed/`` only (``pk2d interventions``
+    exports one village's list), never in anything published.
     """
     s = scores[scores["putaran"] == round]
     parts = []
-    for p in priorities.itertuples():
+    for p in problems.itertuples():
         hit = s[(s["kode_desa"] == p.kode_desa) & (s[p.indicator].astype("float64") == 0)]
         parts.append(pd.DataFrame({"kode_desa": p.kode_desa, "kode_rt": hit["kode_rt"], "priority": p.priority,
                                    "indicator": p.indicator, "agency": p.agency, "id_keluarga": hit["id_keluarga"]}))

@@ -26,10 +26,10 @@ import pandas as pd
 from . import audit as au
 from . import compare as cp
 
-TABLES = ("league", "focus_vs", "pairs", "gaps", "priorities", "strengths", "agency_plan", "intervention_families",
+TABLES = ("league", "focus_vs", "pairs", "gaps", "problems", "problem_rts", "strengths", "agency_plan", "intervention_families",
           "sensitivity", "sensitivity_drivers", "reliability", "indicator_audit", "change", "did")
 #: published in the analysts' workbook (never the family ids)
-WORKBOOK = ("league", "focus_vs", "gaps", "priorities", "strengths", "agency_plan", "sensitivity",
+WORKBOOK = ("league", "focus_vs", "gaps", "problems", "strengths", "agency_plan", "sensitivity",
             "sensitivity_drivers", "reliability", "indicator_audit", "change", "did")
 
 
@@ -78,7 +78,8 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
                 add("pairs", cp.village_model(s, round=rnd), rnd)
                 add("gaps", cp.indicator_gaps(s, cat, round=rnd), rnd)
                 pri, strong, plan = cp.action_plan(s, cat, round=rnd)
-                add("priorities", pri, rnd)
+                add("problems", pri, rnd)
+                add("problem_rts", cp.problem_rts(s, pri, round=rnd), rnd)
                 add("strengths", strong, rnd)
                 add("agency_plan", plan, rnd)
                 add("intervention_families", cp.intervention_families(s, pri, round=rnd), rnd)

@@ -26,8 +26,8 @@ LEVEL = 0.95
 CATALOGUES = ("ikk", "ibangga")
 #: the catalogue reports are about
 REPORT_CATALOGUE = "ikk"
-#: report formats
-FORMATS = ("html", "pdf")
+#: report formats: the page, its PDF, the Word document, the agencies' workbook (villages)
+FORMATS = ("html", "pdf", "docx", "xlsx")
 #: report language
 LANG = "id"
 #: the round everywhere (CLI, notebooks, reports) when none is given: the latest in the run

@@ -24,6 +24,7 @@ from .text import t
 GREYS = ["#222222", "#666666", "#aaaaaa", "#dddddd"]
 #: margins around the axes, inches (left is fitted to the longest y label)
 MARGIN = {"left": 0.55, "right": 0.2, "top": 0.2, "bottom": 0.55}
+PNG_DPI = 200  #: resolution of the PNG copies of figures (Word documents)
 CHAR_IN = 0.066  #: width of one 8-pt character of DejaVu Sans, inches (for the left margin)
 
 
@@ -156,6 +157,28 @@ def change_over_rounds(change: pd.DataFrame, ax=None, lang: str = "id"):
     return _fit(ax)
 
 
+def effects(effects: pd.DataFrame, ax=None, lang: str = "id"):
+    """Dot-and-whisker of estimated effects (``label``, ``estimate``, ``ci_low``, ``ci_high``), in the
+    order given (first on top), with the zero line: e.g. the difference-in-differences of each desa lokus.
+
+    >>> ax = effects(pd.DataFrame({"label": ["A", "B"], "estimate": [4.0, -1.0], "ci_low": [2.0, -3.0],
+    ...                            "ci_high": [6.0, 1.0]}))
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['B', 'A']
+    """
+    e = effects.iloc[::-1]
+    ax = _ax(ax, size=(7, 0.35 * len(e) + 1))
+    y = np.arange(len(e))
+    ax.hlines(y, e["ci_low"], e["ci_high"], color=GREYS[2], linewidth=3)
+    ax.scatter(e["estimate"], y, color=GREYS[0], zorder=3, s=25)
+    ax.axvline(0, color=GREYS[0], linewidth=0.8)
+    ax.set_yticks(y, [str(x) for x in e["label"]], fontsize=8)
+    ax.set_xlabel(_t("did", lang))
+    _decimal_axis(ax, "x", lang, 1)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _fit(ax)
+
+
 def rank_ranges(summary: pd.DataFrame, ax=None, lang: str = "id"):
     """Sensitivity: rank range (5th-95th percentile over method choices) and nominal rank per village."""
     s = summary.sort_values("rank", ascending=False)
@@ -250,22 +273,29 @@ class Figure:
 
     _count = 0
 
-    def __init__(self, svg: str, alt: str):
+    def __init__(self, svg: str, alt: str, png: bytes | None = None):
         self.alt = alt
         self.svg = svg
+        self.png = png
 
     def _repr_html_(self) -> str:
         return self.svg
+
+    def _repr_png_(self) -> bytes | None:
+        """A PNG copy when one was asked for (for the Word document): HTML pages show the SVG."""
+        return self.png
 
     def __repr__(self) -> str:
         return f"Figure({self.alt[:40]!r})"
 
 
-def image(ax, alt: str) -> Figure:
+def image(ax, alt: str, *, png: bool = False) -> Figure:
     """A figure (or an Axes of it) as an accessible inline SVG for ``display(...)``, then closed.
 
     Text stays text (``svg.fonttype: none``; the report's fonts are DejaVu, as matplotlib's), no
     creation date is written, and every id is prefixed so that figures of one page do not collide.
+    ``png``: also keep a 200-dpi PNG (a Word document embeds pictures, not SVG); notebooks then
+    carry it as a second representation that HTML pages do not use.
     """
     import html
     import io
@@ -277,6 +307,11 @@ def image(ax, alt: str) -> Figure:
     prefix = f"f{secrets.token_hex(3)}-"
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
         fig.savefig(buf, format="svg", facecolor="white", metadata={"Date": None})
+    picture = None
+    if png:
+        raster = io.BytesIO()
+        fig.savefig(raster, format="png", dpi=PNG_DPI, facecolor="white", metadata={"Software": None})
+        picture = raster.getvalue()
     plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside HTML
@@ -285,4 +320,4 @@ def image(ax, alt: str) -> Figure:
     label = html.escape(alt, quote=True)
     svg = re.sub(r"<svg\b", f'<svg role="img" aria-label="{label}"', svg, count=1)
     svg = re.sub(r"(<svg[^>]*>)", lambda m: f"{m.group(1)}<title>{label}</title>", svg, count=1)
-    return Figure(f'<figure class="pk2d-figure">{svg}</figure>', alt)
+    return Figure(f'<figure class="pk2d-figure">{svg}</figure>', alt, picture)

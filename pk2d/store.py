@@ -62,16 +62,18 @@ FORMAT = 1
 STAGE_CODE = {
     "clean": ("cleaning.py", "rawio.py", "contract.yaml", "data/wilayah.csv"),
     "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py"),
-    "compare": ("compare.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py", "catalogues/agencies.yaml"),
+    "compare": ("compare.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py",
+                "report/province_tables.py", "catalogues/agencies.yaml"),
 }
 #: shared by every stage (their change makes every stage out of date)
 COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py")
 #: code that only decides how things are shown (keyed by the report renderer, not by the run)
 PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
                      "dictionary.py", "synth.py", "synth_export.py", "synth_places.py", "report/__init__.py", "report/sections.py",
-                     "report/display.py", "report/privacy.py", "report/village.py",
+                     "report/display.py", "report/privacy.py", "report/village.py", "report/plan.py", "report/province.py",
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
-                     "render/publish.py", "render/batch.py", "render/results.py", "render/index_page.py", "render/pdf.py")
+                     "render/publish.py", "render/batch.py", "render/results.py", "render/index_page.py", "render/pdf.py",
+                     "render/docx.py", "report/workbook.py", "interventions.py")
 #: where each logical table lives: name -> stage (its file is ``<name>.parquet``/``.json``/``.csv``)
 STAGE_OF = {
     **dict.fromkeys(("families", "members", "rejects", "cleaning_log"), "clean"),

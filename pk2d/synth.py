@@ -27,11 +27,15 @@ Calibration
     on ``logit(IKK_v(mu_v)/100) - logit(target_v/100)``. Every step regenerates the
     answers from the fixed random numbers and scores them with the real engine
     (:func:`pk2d.score.score_families`; village IKK = mean family ``indeks``,
-    family-first, census). The targets are met on the clean-format data within 0.01
-    points (default sample) or 0.02 (scale mode), or within half of one family's step
-    (<= 10/n_kk points) when such a step straddles the target. Dirt is added afterwards,
-    to the text tables only, so the cleaning stage rejects a few dozen rows and the
-    targets still hold within about 0.3 points.
+    family-first, census). The targets are met on the clean-format data within
+    :data:`CALIBRATION_TOL` points (default sample) or 0.02 (scale mode), or within half
+    of one family's step (<= 10/n_kk points) when such a step straddles the target. A
+    village with a ``published`` figure meets that year's target to two decimals: its
+    random numbers are redrawn until it does (:func:`_calibrate_exact`). Dirt is added
+    afterwards, to the text tables only, so the cleaning stage rejects a few dozen rows
+    and the targets still hold within about 0.3 points; none of it that the cleaning
+    rejects touches a village with a published figure, so its cleaned KK count and IKK
+    equal the published ones.
 Rounds
     Round k+1 keeps ``retained`` of the families (same No. KK, NIK, birth dates; RT
     effects persist, ``e_f`` has correlation ``rho_putaran``); some members leave,
@@ -50,9 +54,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import paths
+from .io import atomic_path
 from .synth_export import _choice, _codes_of, _dirt, _raw_tables, _write
 from .synth_places import SEX, SynthError, _load, _name_list, _names, _sample_villages, _scale_villages
 
+#: the sample's calibration: each village within this of its target, so that a published figure
+#: (two decimals) is reproduced exactly
+CALIBRATION_TOL = 0.004
 ROLES = ["kepala", "pasangan", "anak", "menantu", "cucu", "orang_tua", "famili_lain", "lainnya"]
 STATUS = ["belum_kawin", "kawin", "cerai_hidup", "cerai_mati"]
 SCHOOL = ["belum_sekolah", "masih_sekolah", "tidak_sekolah_lagi"]
@@ -86,14 +94,14 @@ MEMBER_U = ["jkn_individu", "sekolah", "sekolah_jenis", "kerja", "nikah"]  # per
 class SynthResult:
     """What :func:`synthesize` wrote.
 
-    ``counts``: data rows per file name; ``calibration``: round, kode_desa, nama_desa,
-    target, achieved (clean data, before dirt), mu, n_kk; ``dirt``: round -> dirt kind ->
-    rows injected (cells for ``ejaan_ya_tidak``); ``timings``: seconds per stage.
+    ``counts``: data rows per file name; ``calibration``: kode_kabupaten, round, tahun, kode_desa,
+    nama_desa, target, achieved (clean data, before dirt), mu, n_kk; ``dirt``: ``"<label>/<putaran>"``
+    -> dirt kind -> rows injected (cells for ``ejaan_ya_tidak``); ``timings``: seconds per stage.
     """
     files: list[Path]
     counts: dict[str, int]
     calibration: pd.DataFrame
-    dirt: dict[int, dict[str, int]]
+    dirt: dict[str, dict[str, int]]
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -482,6 +490,33 @@ def _calibrate(fam, per, R, model, targets, putaran, max_iter, tol):
     return best, dbest + targets, fc, mc, steps
 
 
+def _calibrate_exact(fam, per, R, model, targets, putaran, tol, exact, rng, attempts: int = 40):
+    """:func:`_calibrate`, then for the villages marked ``exact`` (a published figure) whose IKK does
+    not round to the target at two decimals: new random numbers for those villages' families and
+    members only, and calibrate again (the other villages keep theirs, so their data do not change).
+    Deterministic given ``rng``."""
+    mu, achieved, famc, memc, steps = _calibrate(fam, per, R, model, targets, putaran, 40, tol)
+    fv, pv = fam["v"].to_numpy(), fam["v"].to_numpy()[per["f"].to_numpy()]
+    for _ in range(attempts):
+        miss = exact & (np.abs(np.round(achieved, 2) - np.round(targets, 2)) > 1e-9)
+        if not miss.any():
+            break
+        fm, pm = miss[fv], miss[pv]
+        R = {"U": R["U"].copy(), "W": R["W"].copy(), "V": R["V"].copy()}
+        R["U"][fm] = rng.random((int(fm.sum()), R["U"].shape[1]), dtype=np.float32)
+        R["W"][fm] = rng.normal(size=(int(fm.sum()), 2))
+        R["V"][pm] = rng.random((int(pm.sum()), R["V"].shape[1]), dtype=np.float32)
+        mu, achieved, famc, memc, more = _calibrate(fam, per, R, model, targets, putaran, 40, tol)
+        steps = steps + more
+    else:
+        miss = exact & (np.abs(np.round(achieved, 2) - np.round(targets, 2)) > 1e-9)
+    if miss.any():
+        raise SynthError(f"round {putaran}: a published village figure is not reproduced to two decimals "
+                         f"(got {', '.join(f'{a:.4f}' for a in achieved[miss])}).",
+                         fix="change the seed or the village's n_kk slightly")
+    return mu, achieved, famc, memc, steps
+
+
 # ---------------------------------------------------------------- rounds ---
 def _next_round(fam, per, memc, vil, cfg, rng, start, batch):
     """Next round's structure: retained families a year on, births, leavers, new families."""
@@ -528,35 +563,83 @@ def _next_round(fam, per, memc, vil, cfg, rng, start, batch):
 
 
 def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, dirt: float = 1.0,
-               villages_file=paths.REFERENCE_DIR / "synth_villages.yaml", rounds: int = 2) -> SynthResult:
-    """Write synthetic census exports of ``rounds`` survey rounds to ``out_dir``.
+               villages_file=paths.REFERENCE_DIR / "synth_villages.yaml", rounds: int | None = None) -> SynthResult:
+    """Write synthetic census exports to ``out_dir``: every kabupaten of ``villages_file``, each for its
+    survey rounds (``rounds``: the first that many of each; default all), and the desa lokus list.
 
-    ``families=None``: the villages of ``villages_file``; ``families=N``: scale mode, N
-    families in villages of about 450 KK (benchmarks). ``dirt`` multiplies the dirt
-    rates (0 = clean files). Deterministic for a given seed.
+    ``families=N``: scale mode instead, N families in villages of about 450 KK in the first
+    kabupaten's rounds (default one), spread over kabupaten of 200 villages (benchmarks). ``dirt``
+    multiplies the dirt rates (0 = clean files). Deterministic for a given seed; each kabupaten draws
+    from its own stream, so one kabupaten's files do not depend on the others.
     """
-    clock = {"start": time.perf_counter()}
+    clock = time.perf_counter()
     cfg = _load(villages_file)
-    if not 1 <= rounds <= min(4, len(cfg["rounds"])):
-        raise SynthError(f"rounds={rounds}: the villages file describes {len(cfg['rounds'])} round(s).",
-                         fix="ask for 1..%d rounds or add rounds to the villages file" % min(4, len(cfg["rounds"])))
+    kabs = cfg.get("kabupaten") or []
+    shared = {k: v for k, v in cfg.items() if k != "kabupaten"}
+    if not kabs:
+        raise SynthError("the villages file lists no kabupaten.", fix="see pk2d/data/synth_villages.yaml")
     if dirt < 0 or (families is not None and int(families) < 1):
         raise SynthError("dirt must be >= 0 and families a positive number.", fix="e.g. families=90000, dirt=1")
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2 + 4 * rounds)]  # independent
+    if families is None and rounds is not None:
+        for kab in kabs:  # before any file is written
+            if not 1 <= int(rounds) <= min(4, len(kab["rounds"])):
+                raise SynthError(f"rounds={rounds}: kabupaten {kab['kode_kabupaten']} has {len(kab['rounds'])} "
+                                 "round(s) in the villages file.",
+                                 fix="ask for fewer rounds or add rounds to the villages file")
+    out_dir = Path(out_dir)
+    parts = []
+    if families is not None:
+        parts.append(_synth_kabupaten(out_dir, {**shared, **kabs[0]}, np.random.SeedSequence(seed), dirt,
+                                      rounds or 1, families=int(families)))
+    else:
+        for i, kab in enumerate(kabs):
+            parts.append(_synth_kabupaten(out_dir, {**shared, **kab}, np.random.SeedSequence([seed, i]), dirt,
+                                          rounds or len(kab["rounds"])))
+    files = [f for p in parts for f in p["files"]]
+    counts = {k: v for p in parts for k, v in p["counts"].items()}
+    dirt_counts = {k: v for p in parts for k, v in p["dirt"].items()}
+    times = {f"{p['label']}_{k}": v for p in parts for k, v in p["times"].items()}
+    if families is None:
+        files.append(_write_lokus(out_dir, kabs))
+    times["total"] = round(time.perf_counter() - clock, 3)
+    return SynthResult(files, counts, pd.concat([p["calibration"] for p in parts], ignore_index=True), dirt_counts,
+                       times)
+
+
+def _write_lokus(out_dir: Path, kabs: list[dict]) -> Path:
+    """``SINTETIS_desa_lokus.csv``: the desa lokus of every kabupaten and the year each became one."""
+    rows = []
+    for kab in kabs:
+        names = {v["kode_desa"]: v["nama_desa"] for v in kab["villages"]}
+        rows += [{"kode_kabupaten": kab["kode_kabupaten"], "kode_desa": x["kode_desa"],
+                  "nama_desa": names[x["kode_desa"]], "tahun": int(x["tahun"])} for x in kab.get("lokus", [])]
+    path = out_dir / "SINTETIS_desa_lokus.csv"
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=["kode_kabupaten", "kode_desa", "nama_desa", "tahun"]).to_csv(tmp, index=False)
+    return path
+
+
+def _synth_kabupaten(out_dir: Path, cfg: dict, seq, dirt: float, rounds: int, families: int | None = None) -> dict:
+    """The rounds of one kabupaten: households, calibrated answers, export files."""
+    clock = {"start": time.perf_counter()}
+    if not 1 <= rounds <= min(4, len(cfg["rounds"])):
+        raise SynthError(f"rounds={rounds}: kabupaten {cfg['kode_kabupaten']} has {len(cfg['rounds'])} round(s) "
+                         "in the villages file.", fix="ask for fewer rounds or add rounds to the villages file")
+    streams = [np.random.default_rng(s) for s in seq.spawn(2 + 4 * rounds)]  # independent
     scale = families is not None
-    vil = _scale_villages(cfg, int(families), rounds, streams[0]) if scale else _sample_villages(cfg, rounds)
-    label = f"skala{int(families)}" if scale else cfg["label"]
+    vil = _scale_villages(cfg, families, rounds, streams[0]) if scale else _sample_villages(cfg, rounds)
+    label = f"skala{families}" if scale else cfg["label"]
     model, names = _Model(cfg["model"]), _name_list(cfg)
     n_rt = vil["n_rt"].to_numpy()
     u_rt = streams[1].normal(0, np.repeat(vil["rt_spread"].to_numpy(float), n_rt))
     dusun = [None if not isinstance(d, list) else d[(r * len(d)) // n]  # RTs split among the dusun in order
              for d, n in zip(vil["dusun"], n_rt) for r in range(n)]
-    out_dir = Path(out_dir)
     files, counts, calib, dirt_counts = [], {}, [], {}
     fam = per = memc = None
     for k in range(1, rounds + 1):
         structure, draws, text, dirty = streams[2 + 4 * (k - 1): 6 + 4 * (k - 1)]
         spec = cfg["rounds"][k - 1]
+        putaran = int(spec.get("putaran", k))
         start = int(np.datetime64(str(spec["mulai"]), "D").astype(np.int64))
         if k == 1:
             fam, per = _new_households(vil["n_kk"].to_numpy(), vil, cfg, structure, start, 1,
@@ -570,27 +653,30 @@ def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, di
         fam["kode_desa"] = pd.Categorical.from_codes(fam["v"].to_numpy(), vil["kode_desa"])
         per["id_keluarga"] = _id_text(fam["kk"].to_numpy()[per["f"].to_numpy()])
         per["id_anggota"] = _id_text(per["nik"])
-        clock[f"structure_{k}"] = time.perf_counter()
+        clock[f"structure_{putaran}"] = time.perf_counter()
         targets = vil[f"target_{k}"].to_numpy(float)
         R = _draws(len(fam), len(per), draws)
-        mu, achieved, famc, memc, steps = _calibrate(fam, per, R, model, targets, k, 40, 0.02 if scale else 0.01)
-        clock[f"calibration_{k}"] = time.perf_counter()
-        calib.append(pd.DataFrame({"round": k, "kode_desa": vil["kode_desa"], "nama_desa": vil["nama_desa"],
+        exact = (vil["published"] == int(spec["tahun"])).to_numpy()
+        mu, achieved, famc, memc, steps = _calibrate_exact(fam, per, R, model, targets, putaran,
+                                                            0.02 if scale else CALIBRATION_TOL, exact, draws)
+        clock[f"calibration_{putaran}"] = time.perf_counter()
+        calib.append(pd.DataFrame({"kode_kabupaten": vil["kode_kabupaten"], "round": putaran, "tahun": spec["tahun"],
+                                   "kode_desa": vil["kode_desa"], "nama_desa": vil["nama_desa"],
                                    "target": targets, "achieved": achieved, "mu": mu,
-                                   "n_kk": np.bincount(fam["v"], minlength=len(vil)),
-                                   "steps": steps}))
+                                   "n_kk": np.bincount(fam["v"], minlength=len(vil)), "steps": steps}))
         style = cfg["export"]["csv" if k % 2 else "excel"]
-        kel, ang, n_var = _raw_tables(fam, per, famc, memc, vil, names, k, spec["tahun"], style, text,
+        kel, ang, n_var = _raw_tables(fam, per, famc, memc, vil, names, putaran, spec["tahun"], style, text,
                                       cfg["dirt"]["ejaan_ya_tidak"] * dirt if k % 2 else 0.0)
-        kel, ang, dc = _dirt(kel, ang, fam, per, style, cfg["dirt"], dirt, dirty)
-        dirt_counts[k] = {**dc, "ejaan_ya_tidak": n_var}
+        kel, ang, dc = _dirt(kel, ang, fam, per, style, cfg["dirt"], dirt, dirty,
+                             protected=vil["published"].notna().to_numpy()[fam["v"].to_numpy()])
+        dirt_counts[f"{label}/{putaran}"] = {**dc, "ejaan_ya_tidak": n_var}
         for table, data in (("keluarga", kel), ("anggota", ang)):
-            path = _write(data, out_dir / f"SINTETIS_{label}_{spec['tahun']}_putaran{k}_{table}.csv", style)
+            path = _write(data, out_dir / f"SINTETIS_{label}_{spec['tahun']}_putaran{putaran}_{table}.csv", style)
             files.append(path)
             counts[path.name] = data.num_rows
-        clock[f"write_{k}"] = time.perf_counter()
+        clock[f"write_{putaran}"] = time.perf_counter()
     times, last = {}, clock["start"]
     for key, t in list(clock.items())[1:]:
         times[key], last = round(t - last, 3), t
-    times["total"] = round(last - clock["start"], 3)
-    return SynthResult(files, counts, pd.concat(calib, ignore_index=True), dirt_counts, times)
+    return {"label": label, "files": files, "counts": counts, "calibration": pd.concat(calib, ignore_index=True),
+            "dirt": dirt_counts, "times": times}

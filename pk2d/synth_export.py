@@ -148,20 +148,29 @@ def _set(table, col, rows, values):
     return table.set_column(table.schema.get_field_index(col), col, new)
 
 
-def _dirt(kel, ang, fam, per, st, rates, dirt, rng):
-    """Inject the dirt kinds of ``rates`` (villages file) on disjoint rows; tables and counts."""
+def _dirt(kel, ang, fam, per, st, rates, dirt, rng, protected=None):
+    """Inject the dirt kinds of ``rates`` (villages file) on disjoint rows; tables and counts.
+
+    ``protected`` (a mask of families): their rows get no dirt the cleaning would reject (a village
+    with a published figure keeps its KK count and index); exact duplicates and the extra members
+    with an empty or unknown No. KK (added rows, the original kept) still may copy them."""
     rows = {"keluarga": kel.num_rows, "anggota": ang.num_rows}
     n = {k: int(round(dirt * max(mn, rate * rows[t]))) for k, v in rates.items() if isinstance(v, list)
          for t, mn, rate in [v]}
+    prot = np.zeros(len(fam), bool) if protected is None else np.asarray(protected, bool)
+    pf = prot[per["f"].to_numpy()]
     fk = ["kode_desa_format", "kode_desa_salah_kecamatan", "rt_kosong", "keluarga_ganda_berbeda",
           "duplikat_persis_keluarga"]
-    pick = np.split(rng.permutation(len(fam))[:sum(n[k] for k in fk)], np.cumsum([n[k] for k in fk])[:-1])
+    order = rng.permutation(len(fam))
+    order = np.concatenate([order[~prot[order]], order[prot[order]]])  # damaging kinds first, off the protected
+    pick = np.split(order[:sum(n[k] for k in fk)], np.cumsum([n[k] for k in fk])[:-1])
     fr = dict(zip(fk, pick))
     role = per["role"].to_numpy()
-    spouses = rng.permutation(np.flatnonzero(role == 1))[:n["kepala_ganda"]]
+    spouses = rng.permutation(np.flatnonzero((role == 1) & ~pf))[:n["kepala_ganda"]]
     mk = ["umur_mustahil", "lahir_setelah_wawancara", "anggota_tanpa_no_kk", "anggota_no_kk_asing",
           "duplikat_persis_anggota"]
     cand = rng.permutation(np.setdiff1d(np.flatnonzero(role != 0), spouses))
+    cand = np.concatenate([cand[~pf[cand]], cand[pf[cand]]])  # rejected members first, off the protected
     mr = dict(zip(mk, np.split(cand[:sum(n[k] for k in mk)], np.cumsum([n[k] for k in mk])[:-1])))
     n.update({k: len(r) for k, r in {**fr, **mr}.items()}, kepala_ganda=len(spouses))  # small tables: fewer
     # families: modified rows

@@ -37,6 +37,7 @@ def _sample_villages(cfg: dict, rounds: int) -> pd.DataFrame:
     vil["kode_kabupaten"] = cfg["kode_kabupaten"]
     if "dusun" not in vil:
         vil["dusun"] = None
+    vil["published"] = pd.to_numeric(vil["published"], errors="coerce") if "published" in vil else np.nan
     return vil.drop(columns=["targets"])
 
 
@@ -65,7 +66,7 @@ def _scale_villages(cfg: dict, n_families: int, rounds: int, rng) -> pd.DataFram
         "nama_kecamatan": kname,
         "nama_desa": [place[p] for p in pick],
         "n_kk": n_kk, "n_rt": np.maximum(3, np.round(n_kk / sc["kk_per_rt"])).astype(int),
-        "rt_spread": sc["rt_spread"], "dusun": None})
+        "rt_spread": sc["rt_spread"], "dusun": None, "published": np.nan})
     vil["kode_desa"] = [f"{k}.{2000 + d}" for k, d in zip(vil["kode_kecamatan"], desa)]
     for k in range(rounds):
         vil[f"target_{k + 1}"] = np.minimum(t1 + k * sc["trend"], sc["target_range"][1])

@@ -35,7 +35,8 @@ def refresh(source: Path, executed: Path) -> int:
 
 
 #: report templates run by the batch: their executed copy for the default parameters
-REPORT_COPIES = {"10_village_report.ipynb": "desa/63.02.06.2012-*.ipynb", "11_district_report.ipynb": "kabupaten/63.02-*.ipynb"}
+REPORT_COPIES = {"10_village_report.ipynb": "desa/63.02.06.2012-*.ipynb", "11_district_report.ipynb": "kabupaten/63.02-*.ipynb",
+                 "12_province_report.ipynb": "provinsi/63-*.ipynb"}
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ KEY = b"test-key"
 
 
 @pytest.fixture(scope="session")
+def sample_key() -> bytes:
+    """The pseudonym key the sample run was cleaned with (opening it again with it changes nothing)."""
+    return KEY
+
+
+@pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample_run") / "processed"
     clean(paths.RAW_DIR, out, key=KEY)

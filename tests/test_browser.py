@@ -52,11 +52,12 @@ def sync_playwright():
 
 @pytest.fixture(scope="module")
 def site(sync_playwright, sample_run, tmp_path_factory):
-    """The reports folder: index.html, desa/<Pondok Labu>.html and kabupaten/<Kotabaru>.html (+ .pdf)."""
+    """The reports folder: index.html, desa/<Pondok Labu>.html, kabupaten/<Kotabaru>.html and
+    provinsi/<Kalimantan Selatan>.html (+ .pdf, .docx, the village's .xlsx)."""
     out = tmp_path_factory.mktemp("reports")
-    summary = report.build_reports(sample_run, out, villages=[PONDOK_LABU], district=True, round=1, jobs=2,
-                                   progress=False)
-    assert summary.ok and len(summary.results) == 2, summary.text()
+    summary = report.build_reports(sample_run, out, villages=[PONDOK_LABU], district=True, province="63", round=1,
+                                   jobs=2, progress=False)
+    assert summary.ok and len(summary.results) == 3, summary.text()
     return out
 
 
@@ -118,12 +119,15 @@ def test_index_page_loads_without_errors_and_every_link_resolves(server, browser
         hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
         _, broken = _images(page)
         assert not broken
-        assert any(h.endswith(".html") for h in hrefs) and any(h.endswith(".pdf") for h in hrefs)
+        for suffix in (".html", ".pdf", ".docx", ".xlsx"):
+            assert any(h.endswith(suffix) for h in hrefs), suffix
         for href in hrefs:
             resp = page.request.get(urljoin(server + "index.html", href))
             assert resp.status == 200, (href, resp.status)
             if href.endswith(".pdf"):
                 assert resp.body().startswith(b"%PDF")
+            if href.endswith((".docx", ".xlsx")):
+                assert resp.body().startswith(b"PK")  # an Office Open XML package
     finally:
         page.close()
     assert not errors, errors
@@ -165,7 +169,7 @@ def _axe(page) -> list[dict]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
-@pytest.mark.parametrize("which", ["index.html", "desa", "kabupaten"])
+@pytest.mark.parametrize("which", ["index.html", "desa", "kabupaten", "provinsi"])
 def test_accessibility_audit_finds_no_serious_violation(server, browser, site, which):
     if not AXE.is_file():
         pytest.skip(f"axe-core is not installed ({AXE}; `make test` installs it with npm)")

@@ -197,7 +197,7 @@ def test_unsafe_names_give_safe_paths_inside_out_dir(tmp_path, name, code):
     u = ReportUnit("desa", code, name, TEMPLATE)
     for key, p in unit_paths(u, tmp_path).items():
         assert p.resolve().is_relative_to(tmp_path.resolve())
-        assert re.fullmatch(r"\d+(\.\d+)*-[a-z0-9-]{1,60}\.(html|pdf|ipynb)", p.name), p.name
+        assert re.fullmatch(r"\d+(\.\d+)*-[a-z0-9-]{1,60}(\.html|\.pdf|\.docx|-rencana-dinas\.xlsx|\.ipynb)", p.name), p.name
         assert p.parent == (tmp_path / "_executed" / "desa" if key == "executed" else tmp_path / "desa")
 
 

@@ -32,10 +32,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PONDOK_LABU = "63.02.06.2012"
 
 
-def _own_run(tmp_path: Path) -> tuple[Path, Path]:
-    """A copy of the raw sample and a run made from it (raw folder, processed folder), to change."""
+def _own_raw(tmp_path: Path) -> Path:
+    """A copy of the raw sample's Kotabaru files (its three rounds) and the desa lokus list, to change."""
     raw = tmp_path / "raw"
-    shutil.copytree(paths.RAW_DIR, raw)
+    raw.mkdir(parents=True)
+    for f in [*paths.RAW_DIR.glob("SINTETIS_kotabaru_*.csv"), paths.RAW_DIR / "SINTETIS_desa_lokus.csv"]:
+        shutil.copy2(f, raw / f.name)
+    return raw
+
+
+def _own_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A run made from :func:`_own_raw` (raw folder, processed folder), to change."""
+    raw = _own_raw(tmp_path)
     work = tmp_path / "processed"
     clean(raw, work, key=KEY)
     build_index(work, catalogues=("ikk",))
@@ -54,10 +62,11 @@ def test_the_record_knows_every_setting_and_holds_no_wall_clock_time(sample_run)
     assert set(run.stages) == {"clean", "index", "compare"}
     cat = run.settings("index")["catalogues"]["ikk"]
     assert cat["content"]["categories"]["area"][2]["lower"] == 75 and len(cat["sha256"]) == 64
-    assert run.rounds() == (1, 2) and run.latest_round() == 2 and run.round_or_latest(None) == 2
+    assert run.rounds() == (1, 2, 3, 4) and run.latest_round() == 4 and run.round_or_latest(None) == 4
     cmp = run.settings("compare")
     assert (cmp["seed"], cmp["n_boot"], cmp["n_runs"]) == (20240710, 99, 50)
-    assert [x["kode_desa"] for x in cmp["lokus"]] == [PONDOK_LABU]
+    assert sorted((x["kode_desa"], x["tahun"]) for x in cmp["lokus"]) == [
+        (PONDOK_LABU, 2024), ("63.02.11.2005", 2023), ("63.09.03.2001", 2023), ("63.10.06.2007", 2025)]
     assert all(k.startswith(("raw/",)) for k in run.record("clean").inputs)
     assert run.record("index").inputs == {f"clean/{n}": run.record("clean").sha256(n)
                                           for n in ("families.parquet", "members.parquet")}
@@ -254,26 +263,42 @@ def test_two_writers_on_one_folder_do_not_mix(sample_run, tmp_path):
 
 # --- every desa lokus, every kabupaten ---------------------------------------------------------------
 def test_every_desa_lokus_is_compared_and_evaluated(tmp_path):
-    raw = tmp_path / "raw"
-    shutil.copytree(paths.RAW_DIR, raw)
+    raw = _own_raw(tmp_path)
     (raw / "SINTETIS_desa_lokus.csv").write_text(
         "kode_kabupaten,kode_desa,nama_desa,tahun\n63.02,63.02.06.2012,Pondok Labu,2024\n"
-        "63.02,63.02.11.2005,Sangsang,2024\n63.02,63.02.01.2008,Gedambaan,2023\n")
+        "63.02,63.02.11.2005,Sangsang,2024\n63.02,63.02.01.2008,Gedambaan,2022\n")
     assert list(read_lokus(raw)["kode_desa"]) == ["63.02.01.2008", "63.02.06.2012", "63.02.11.2005"]
     work = tmp_path / "processed"
     clean(raw, work, key=KEY)
     build_index(work, catalogues=("ikk",))
     res = build_compare(work, n_boot=19, n_runs=10)
     did = res.did.query("component_id == 'indeks'")
-    # Gedambaan (lokus 2023) has no survey in or before 2023: no baseline, so no evaluation
+    # Gedambaan (lokus 2022) has no survey in or before 2022: no baseline, so no evaluation
     assert sorted(did["focus"]) == ["63.02.06.2012", "63.02.11.2005"]
-    assert set(zip(did["before_round"], did["round"])) == {(1, 2)}
-    # villages already desa lokus by 2025 are not comparison villages: 12 villages, one treated, 9 controls
+    assert set(zip(did["before_round"], did["round"])) == {(2, 3)}  # baseline: the round of 2024
+    # villages already desa lokus by 2025 are not comparison villages: 12 villages, three treated, 9 controls
     assert set(did["n_villages"]) == {10}
     fv = res.table("focus_vs")
-    assert set(fv["focus"]) == {"63.02.01.2008", "63.02.06.2012", "63.02.11.2005"} and set(fv["round"]) == {1, 2}
+    assert set(fv["focus"]) == {"63.02.01.2008", "63.02.06.2012", "63.02.11.2005"} and set(fv["round"]) == {1, 2, 3}
     units = res.run.table("report_units")
     assert units.loc[units["unit"].isin(did["focus"]), "lokus"].all()
+
+
+def test_a_desa_lokus_with_one_round_gets_its_profile_without_a_change_section(tmp_path):
+    one = _own_raw(tmp_path / "one")
+    for f in one.glob("SINTETIS_kotabaru_202[45]_*.csv"):
+        f.unlink()
+    work1 = tmp_path / "one" / "processed"
+    clean(one, work1, key=KEY)
+    build_index(work1, catalogues=("ikk",))
+    res1 = build_compare(work1, n_boot=19, n_runs=10)
+    assert res1.did.empty
+    from pk2d import report
+
+    R = report.village(PONDOK_LABU, processed_dir=work1)
+    assert R.round == 1 and R.change is None and R.did is None and len(R.problems) > 0
+    P = report.province("63", processed_dir=work1)
+    assert P.lokus_data["after_round"].isna().all() and "→" not in "".join(P.lokus.frame["DiD"].astype(str))
 
 
 def test_a_damaged_generation_is_repaired_by_rerunning_its_stage(tmp_path):

@@ -4,9 +4,11 @@
 notebook with papermill in a fresh kernel taken from a
 :class:`~pk2d.kernel.KernelPool`, converts it to one self-contained HTML page
 (:mod:`pk2d.render.publish`) and prints that page to PDF
-(:mod:`pk2d.render.pdf`), ``jobs`` reports at a time::
+(:mod:`pk2d.render.pdf`), writes the Word document from the same executed
+notebook (:mod:`pk2d.render.docx`) and, for a village, the agencies' workbook
+(:mod:`pk2d.report.workbook`), ``jobs`` reports at a time::
 
-    out_dir/desa/63.02.06.2012-pondok-labu.html   (.pdf)
+    out_dir/desa/63.02.06.2012-pondok-labu.html   (.pdf, .docx, -rencana-dinas.xlsx)
     out_dir/_executed/desa/63.02.06.2012-pondok-labu.ipynb
     out_dir/_manifest.json                         (what was rendered from which key)
 
@@ -41,9 +43,10 @@ from ..fmt import printable
 from ..execute import ExecutionFailed, run_notebook
 from ..kernel import KernelPool, KernelStartError
 from ..store import PRESENTATION_CODE, folder_lock
+from .docx import notebook_to_docx
 from .publish import notebook_to_html, shell_hash
 from .results import RenderSummary, UnitResult
-from .unit import FORMATS, ReportUnit, unit_paths
+from .unit import FORMATS, ReportUnit, formats_of, unit_paths
 
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_FORMAT = 2
@@ -230,8 +233,9 @@ def _render_one(unit: ReportUnit, out_dir: Path, *, formats: Sequence[str], key:
     p = unit_paths(unit, out_dir)
     attempts, pages, phase = 0, None, "papermill"
     try:
+        params = {**unit.parameters, "png_figures": True} if "docx" in formats else unit.parameters
         try:
-            nb, attempts = run_notebook(unit.template, unit.parameters, pool=pool, kernel_name=kernel_name,
+            nb, attempts = run_notebook(unit.template, params, pool=pool, kernel_name=kernel_name,
                                         timeout=timeout, retries=retries, timings=timings)
         except ExecutionFailed as exc:
             wrote = False
@@ -254,6 +258,16 @@ def _render_one(unit: ReportUnit, out_dir: Path, *, formats: Sequence[str], key:
             timings["pdf"] = time.perf_counter() - t
         if "html" in formats:
             write_text(p["html"], page)
+        if "docx" in formats:
+            phase = "docx writing"
+            t = time.perf_counter()
+            notebook_to_docx(nb, unit, p["docx"], key=key)
+            timings["docx"] = time.perf_counter() - t
+        if "xlsx" in formats:
+            phase = "xlsx writing"
+            t = time.perf_counter()
+            write_workbook(unit, p["xlsx"], key=key)
+            timings["xlsx"] = time.perf_counter() - t
     except ReportError as exc:  # e.g. the page would not be self-contained
         timings["total"] = time.perf_counter() - t_start
         return UnitResult(unit, "failed", executed=p["executed"], error=getattr(exc, "problem", exc.message),
@@ -266,6 +280,13 @@ def _render_one(unit: ReportUnit, out_dir: Path, *, formats: Sequence[str], key:
     timings["total"] = time.perf_counter() - t_start
     return UnitResult(unit, "rendered", outputs=tuple(p[f] for f in FORMATS if f in formats),
                       executed=p["executed"], timings=timings, attempts=attempts, pages=pages)
+
+
+def write_workbook(unit: ReportUnit, path: Path, *, key: str = "") -> Path:
+    """The agencies' workbook of a village unit, from the run record its parameters name."""
+    from ..report.workbook import unit_workbook
+
+    return unit_workbook(unit.parameters, path, key=key)
 
 
 @contextlib.contextmanager
@@ -287,13 +308,15 @@ def _signals_raise() -> Iterable[None]:
 
 
 def render_units(units: Iterable[ReportUnit], *, out_dir: str | Path = paths.REPORTS_DIR,
-                 formats: Sequence[str] = FORMATS, jobs: int = 2, force: bool = False,
+                 formats: Sequence[str] = ("html", "pdf"), jobs: int = 2, force: bool = False,
                  retry_failed: bool = False, kernel_name: str = "python3", progress: bool = True,
                  timeout: int | None = 600, retries: int = 2, pdf_engine: str = "auto",
                  kernel_mode: str = "auto", on_done=None, preload: tuple | None = None) -> RenderSummary:
     """Render many reports, ``jobs`` at a time; skip unchanged ones; never stop at one failure.
 
-    * ``formats``: any of ``("html", "pdf")``; the PDF is printed from the HTML page.
+    * ``formats``: any of :data:`~pk2d.render.unit.FORMATS` (``html``, ``pdf``, ``docx``, ``xlsx``); the
+      PDF is printed from the HTML page, the Word document made from the same executed notebook, the
+      agencies' workbook (villages only) from the same run record. A unit gets those of its kind.
     * ``force``: render even unchanged units. ``retry_failed``: only the units whose last render failed.
     * ``timeout``: seconds allowed per cell; ``retries``: extra attempts when a kernel fails to *start*.
     * ``pdf_engine``: ``auto`` (Chromium where installed, else WeasyPrint), ``chromium`` or ``weasyprint``.
@@ -311,7 +334,7 @@ def render_units(units: Iterable[ReportUnit], *, out_dir: str | Path = paths.REP
     formats = tuple(f for f in FORMATS if f in requested)
     if not formats or set(requested) - set(FORMATS):
         raise ReportError("batch", f"formats must be some of {FORMATS}, not {requested}",
-                          fix="Use formats=('html', 'pdf').")
+                          fix=f"Use some of {', '.join(FORMATS)}, e.g. html,pdf.")
     seen: dict[str, ReportUnit] = {}
     for u in units:
         if u.id in seen:
@@ -382,12 +405,16 @@ def _batch(units, out_dir, formats, jobs, force, retry_failed, kernel_name, prog
             continue
         p = unit_paths(u, out_dir)
         keys = previous.get("formats") or {}
-        fresh = [f for f in formats if keys.get(f) == key and p[f].is_file()]
-        if len(fresh) == len(formats) and previous.get("status") == "rendered" and not force and not retry_failed:
-            results[u.id] = UnitResult(u, "skipped", outputs=tuple(p[f] for f in formats), executed=p["executed"],
+        mine = formats_of(u.kind, formats)
+        if not mine:
+            results[u.id] = UnitResult(u, "skipped", note=f"no {'/'.join(formats)} for a {u.kind} report")
+            continue
+        fresh = [f for f in mine if keys.get(f) == key and p[f].is_file()]
+        if len(fresh) == len(mine) and previous.get("status") == "rendered" and not force and not retry_failed:
+            results[u.id] = UnitResult(u, "skipped", outputs=tuple(p[f] for f in mine), executed=p["executed"],
                                        note="unchanged")
             continue
-        todo.append((u, key, formats))
+        todo.append((u, key, mine))
 
     summary_extra = {"pdf_engine": "", "peak_memory_mb": None}
     interrupted = False

@@ -15,7 +15,7 @@ from .unit import ReportUnit
 
 #: where a report's seconds go: waiting for a kernel started ahead, running the cells, stopping the
 #: kernel, the HTML conversion, the PDF print
-PHASES = ("kernel_start", "execute", "kernel_stop", "html", "pdf")
+PHASES = ("kernel_start", "execute", "kernel_stop", "html", "pdf", "docx", "xlsx")
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,15 @@ class RenderSummary:
         """A plain-text table: one line per unit (``all_rows=False``: not the skipped ones), then the
         failures in full, then totals, the mean seconds per phase and the peak memory."""
         head = (f"{'status':<9} {'unit':<40} {'total':>6} {'kernel':>6} {'exec':>6} {'stop':>5} "
-                f"{'html':>5} {'pdf':>5}  note")
+                f"{'html':>5} {'pdf':>5} {'docx':>5} {'xlsx':>5}  note")
         lines = [head, "-" * len(head)]
         for r in self.results:
             if not all_rows and r.status == "skipped":
                 continue
             t = r.timings
             cols = "".join(f" {t[k]:>{w}.2f}" if k in t else f" {'':>{w}}" for k, w in (
-                ("total", 6), ("kernel_start", 6), ("execute", 6), ("kernel_stop", 5), ("html", 5), ("pdf", 5)))
+                ("total", 6), ("kernel_start", 6), ("execute", 6), ("kernel_stop", 5), ("html", 5), ("pdf", 5), ("docx", 5),
+                ("xlsx", 5)))
             note = r.note
             if r.status == "failed":
                 cell = f"cell {r.cell_index}: " if r.cell_index is not None else ""

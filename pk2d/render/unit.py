@@ -20,7 +20,12 @@ from ..fmt import printable
 from ..text import lang_of, t
 
 KINDS = ("desa", "kabupaten", "provinsi")
-FORMATS = ("html", "pdf")
+#: what a batch can write: the page, its PDF, the Word document, the agencies' workbook (villages only)
+FORMATS = ("html", "pdf", "docx", "xlsx")
+#: the formats each kind of report has
+KIND_FORMATS = {"desa": FORMATS, "kabupaten": ("html", "pdf", "docx"), "provinsi": ("html", "pdf", "docx")}
+#: file name endings of the formats (after the unit's stem)
+SUFFIXES = {"html": ".html", "pdf": ".pdf", "docx": ".docx", "xlsx": "-rencana-dinas.xlsx"}
 EXECUTED_SUBDIR = "_executed"
 SLUG_MAX = 60
 #: parameters that say where to read, not what to show: they do not decide whether a report is current
@@ -111,14 +116,27 @@ class ReportUnit:
         return {k: v for k, v in self.parameters.items() if k not in VOLATILE_PARAMETERS}
 
 
+def formats_of(kind: str, formats) -> tuple[str, ...]:
+    """The asked-for ``formats`` a report of ``kind`` has, in :data:`FORMATS` order.
+
+    >>> formats_of("kabupaten", ("xlsx", "html")), formats_of("desa", ("xlsx", "html"))
+    (('html',), ('html', 'xlsx'))
+    """
+    return tuple(f for f in KIND_FORMATS.get(kind, FORMATS) if f in formats)
+
+
+def output_path(out_dir: str | Path, kind: str, stem: str, fmt: str) -> Path:
+    """``out_dir/<kind>/<stem><suffix>`` of one format."""
+    return Path(out_dir) / kind / f"{stem}{SUFFIXES[fmt]}"
+
+
 def unit_paths(unit: ReportUnit, out_dir: str | Path = paths.REPORTS_DIR) -> dict[str, Path]:
-    """Where a unit's outputs go: keys ``html``, ``pdf``, ``executed``.
+    """Where a unit's outputs go: one key per format of :data:`FORMATS`, and ``executed``.
 
     >>> p = unit_paths(ReportUnit("desa", "1.2", "../../etc/passwd", Path("t.ipynb")), "/r")
-    >>> p["html"].as_posix(), p["executed"].as_posix()
-    ('/r/desa/1.2-etc-passwd.html', '/r/_executed/desa/1.2-etc-passwd.ipynb')
+    >>> p["html"].as_posix(), p["xlsx"].as_posix(), p["executed"].as_posix()
+    ('/r/desa/1.2-etc-passwd.html', '/r/desa/1.2-etc-passwd-rencana-dinas.xlsx', '/r/_executed/desa/1.2-etc-passwd.ipynb')
     """
-    out_dir = Path(out_dir)
-    return {"html": out_dir / unit.kind / f"{unit.stem}.html",
-            "pdf": out_dir / unit.kind / f"{unit.stem}.pdf",
-            "executed": out_dir / EXECUTED_SUBDIR / unit.kind / f"{unit.stem}.ipynb"}
+    out = {f: output_path(out_dir, unit.kind, unit.stem, f) for f in FORMATS}
+    out["executed"] = Path(out_dir) / EXECUTED_SUBDIR / unit.kind / f"{unit.stem}.ipynb"
+    return out

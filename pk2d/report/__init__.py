@@ -1,4 +1,4 @@
-"""Village and district reports: what each section shows, read from the run record only.
+"""Village, district and province reports: what each section shows, read from the run record only.
 
 The report notebooks (``notebooks/10_village_report.ipynb``,
 ``11_district_report.ipynb``) hold the narrative structure and call this
@@ -17,11 +17,12 @@ from .batch import build_reports, index_rows, report_units, reports_dir
 from .display import Fragment, Fragments, Table
 from .district import DistrictReport, district
 from .privacy import suppress_small
+from .province import ProvinceReport, province
 from .sections import Unit, estimate_text, open_unit
 from .village import VillageReport, mark, village
 
 __all__ = ["DistrictReport", "Fragment", "Fragments", "Table", "Unit", "VillageReport", "build_reports", "district",
-           "estimate_text", "index_rows", "mark", "open_unit", "report_units", "reports_dir", "suppress_small",
+           "estimate_text", "index_rows", "mark", "open_unit", "province", "ProvinceReport", "report_units", "reports_dir", "suppress_small",
            "village"]
 
 

@@ -35,10 +35,12 @@ def heat_class(value) -> str:
 
 
 def district(code: str, *, round: int | None = None, catalogue=None, lang: str = defaults.LANG, processed_dir=None,
-             run_id: str | None = None) -> "DistrictReport":
-    """The report of kabupaten ``code`` (round: the latest of the run by default)."""
+             run_id: str | None = None, png_figures: bool = False) -> "DistrictReport":
+    """The report of kabupaten ``code`` (round: the latest of the run by default;
+    ``png_figures``: figures also carry a PNG copy, for the Word document)."""
     return DistrictReport(open_unit("kabupaten", code, round=round, catalogue=catalogue, lang=lang,
-                                    processed_dir=processed_dir, run_id=run_id))
+                                    processed_dir=processed_dir, run_id=run_id,
+                                   png_figures=png_figures))
 
 
 class DistrictReport(AnnexSections):
@@ -57,7 +59,7 @@ class DistrictReport(AnnexSections):
 
     @cached_property
     def title(self) -> Fragment:
-        return self.unit.fragment("title", key="report.title_district", name=self.name)
+        return self.unit.fragment("title", key="report.title_district", name=self.name, synthetic=self.unit.synthetic)
 
     @cached_property
     def header(self) -> Table:
@@ -121,7 +123,7 @@ class DistrictReport(AnnexSections):
         if lg.empty:
             return None
         cuts = [c.lower for c in self.unit.catalogue.categories["area"][1:]]
-        return plots.image(plots.league(lg, lang=self.lang, cutoffs=cuts),
+        return self.unit.image(plots.league(lg, lang=self.lang, cutoffs=cuts),
                            self.unit.L("alt_league", k=len(lg), kab=self.name, mark=""))
 
     # --- categories ----------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ class DistrictReport(AnnexSections):
     def categories_figure(self):
         from .. import plots
 
-        return plots.image(plots.category_bars(self.category_counts, lang=self.lang), self.unit.L("alt_categories"))
+        return self.unit.image(plots.category_bars(self.category_counts, lang=self.lang), self.unit.L("alt_categories"))
 
     # --- dimensions per village --------------------------------------------------------------------------
     @cached_property
@@ -232,5 +234,7 @@ class DistrictReport(AnnexSections):
         frame = pd.DataFrame({u.L("col_agency"): [agency_name(a, self.lang) for a in wl["agency"]],
                               u.L("col_n_villages"): [count(x, self.lang) for x in wl["n_villages"]],
                               u.L("col_indicators"): wl["indicators"].astype(str).to_numpy(),
+                              u.L("col_to_target"): [count(x, self.lang) for x in wl["to_target"]],
                               u.L("col_affected"): [count(x, self.lang) for x in wl["families_affected"]]})
-        return Table(frame, numeric=(u.L("col_n_villages"), u.L("col_affected")), data=wl, note=u.L("plan_note"))
+        return Table(frame, numeric=(u.L("col_n_villages"), u.L("col_to_target"), u.L("col_affected")), data=wl,
+                     note=u.L("plan_note"))

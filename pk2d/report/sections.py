@@ -57,6 +57,7 @@ class Unit:
     round: int
     catalogue: Catalogue
     lang: str = "id"
+    png_figures: bool = False
     _cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def rows(self, table: str, sort=None, ascending: bool | list = True) -> pd.DataFrame:
@@ -93,6 +94,18 @@ class Unit:
     def fragment(self, template: str, **context) -> Fragment:
         return Fragment(template, context, self.lang)
 
+    @property
+    def synthetic(self) -> bool:
+        """Every raw input of the run is a SINTETIS file (the shipped sample): reports say so at the top."""
+        names = [k.split("/", 1)[-1] for k in self.run.record("clean").inputs if k.startswith("raw/")]
+        return bool(names) and all(n.upper().startswith("SINTETIS") for n in names)
+
+    def image(self, ax, alt: str):
+        """A figure of this report (:func:`pk2d.plots.image`; with a PNG copy when the unit asks for one)."""
+        from .. import plots
+
+        return plots.image(ax, alt, png=self.png_figures)
+
     # names in the unit's language
     def dim_name(self, d) -> str:
         return d.name_en if self.lang == "en" else d.name_id
@@ -108,15 +121,21 @@ class Unit:
 
 
 def open_unit(kind: str, code: str, *, round: int | None = None, catalogue=None, lang: str = defaults.LANG,
-              processed_dir=None, run_id: str | None = None) -> Unit:
+              processed_dir=None, run_id: str | None = None, png_figures: bool = False) -> Unit:
     """The unit of a report, on the current run of ``processed_dir`` (checked: a stale run stops with
-    :class:`~pk2d.errors.StaleRunError`) or on the pinned run ``run_id`` a batch opened."""
+    :class:`~pk2d.errors.StaleRunError`) or on the pinned run ``run_id`` a batch opened.
+    ``png_figures``: figures also carry a PNG copy (for the Word document)."""
     pdir = Path(processed_dir) if processed_dir else paths.PROCESSED_DIR
     run = open_run(pdir, run_id=run_id, check=run_id is None)
     cat = run.catalogue(catalogue)
-    rnd = run.round_or_latest(round)
     code = str(code).strip()
-    unit = Unit(run, kind, code, rnd, cat, lang_of(lang))
+    if round is None:  # the latest round this area was surveyed in (kabupaten survey different years)
+        mine = run.table("report_units", columns=["round"], filters=[("kind", "==", kind), ("unit", "==", code),
+                                                                      ("catalogue", "==", cat.id)])
+        rnd = int(mine["round"].max()) if len(mine) else run.latest_round()
+    else:
+        rnd = run.round_or_latest(round)
+    unit = Unit(run, kind, code, rnd, cat, lang_of(lang), bool(png_figures))
     if unit.rows("report_facts").empty:
         units = run.table("report_units", columns=["kind", "unit", "round", "catalogue"],
                           filters=[("kind", "==", kind), ("round", "==", rnd), ("catalogue", "==", cat.id)])
@@ -192,11 +211,21 @@ def methodology(u: Unit, *, name: str) -> Fragment:
         order_key=f"report.order_{st['aggregation_order']}", method_key=f"report.method_{st['aggregation_method']}",
         na_key=f"report.na_{st['not_applicable']}",
         weights=", ".join(f"{u.dim_name(d)} {number(d.weight * 100, 0, lang)}%" for d in cat.dimensions),
-        n_boot=count(settings.get("n_boot"), lang), robust=robust,
+        n_boot=count(settings.get("n_boot"), lang), robust=robust, targets=_targets(cat, lang),
         robust_villages=_robust_table(u) if u.kind != "desa" and len(sens) else None,
         runs=count(settings.get("n_runs"), lang), driver=driver(u),
         alpha=number(ov["alpha"].iloc[0], 2, lang) if len(ov) else None,
         alpha_n=count(ov["n_families"].iloc[0], lang) if len(ov) else None)
+
+
+def _targets(cat: Catalogue, lang: str) -> dict:
+    """The targets a report states: the indicators with a national target, and the default for the rest."""
+    default = cat.raw.get("default_target") or {"value": 80, "source": "pk2d_default"}
+    src = cat.target_sources.get(default.get("source"), {})
+    listed = [f"{i.id} {pct(i.target, 0, lang)} ({cat.target_source_text(i, lang)})" for i in cat.indicators
+              if i.target_source != default.get("source")]
+    return {"targets": "; ".join(listed) or "-", "default": pct(float(default.get("value", 80)), 0, lang),
+            "default_source": src.get("en" if lang == "en" else "id", default.get("source"))}
 
 
 def _robust_table(u: Unit) -> Table:
@@ -256,7 +285,8 @@ def quality(u: Unit) -> tuple[Fragment, Table, Table]:
     missing = None
     if u.kind == "desa" and "n_missing" in f:
         missing = {"k": count(f["n_missing"], u.lang), "n": count(f["n_families"], u.lang)}
-    intro = u.fragment("quality", round=u.round, n_files=n_files, missing=missing)
+    intro = u.fragment("quality", round=u.round, n_files=n_files, missing=missing,
+                       intro_key="report.q_intro_province" if u.kind == "provinsi" else "report.q_intro")
     return intro, table, rejects
 
 

@@ -55,6 +55,8 @@ def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.D
     ``context`` holds what every report of a catalogue shows besides its rows (the seed and numbers of
     draws); the catalogue's hash (names, labels, cut-offs, version) is added to it, so a change of
     either makes every report of that catalogue current no more."""
+    from . import province_tables
+
     areas = run.table("areas")
     comps = run.table("area_components")
     families = run.table("families", columns=["putaran", "kode_desa", "kode_kabupaten", "tanggal_wawancara"])
@@ -64,7 +66,7 @@ def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.D
     parts: dict[str, list[pd.DataFrame]] = {n: [] for n in (
         "report_units", "report_facts", "report_dimensions", "report_indicators", "report_family_categories",
         "report_family_hist", "report_rt", "report_position", "report_league_bins", "report_league", "report_gaps",
-        "report_plan", "report_change", "report_did", "report_quality", "report_rejects", "report_sensitivity",
+        "report_plan", "report_problem_rt", "report_change", "report_did", "report_quality", "report_rejects", "report_sensitivity",
         "report_drivers", "report_reliability", "report_area_categories")}
     for cat in cats:
         s_all = scores_by_cat[cat.id]
@@ -79,15 +81,21 @@ def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.D
             for name, df in _round_tables(cat, rnd, a, c, s, r, cmp_c, families[families["putaran"] == rnd],
                                           log, rejects, lokus, lokus_set).items():
                 parts[name].append(df)
+        years = {int(k): int(v) for k, v in s_all.groupby("putaran")["tahun"].agg(lambda x: x.mode().iloc[0]).items()}
+        for name, df in province_tables.build(cat, a_all, cmp_c, lokus, years, log, rejects).items():
+            parts.setdefault(name, []).append(df)
     out = {}
     sorts = {"report_dimensions": ("role_order", "code", "dim_order"), "report_indicators": ("order",),
              "report_family_categories": ("category",), "report_family_hist": ("bin",), "report_rt": ("code",),
              "report_position": ("rank", "code"), "report_league_bins": ("bin",), "report_league": ("rank", "code"),
              "report_gaps": ("side", "order"), "report_plan": ("top_priority", "agency"),
+             "report_problem_rt": ("order", "kode_rt"),
              "report_change": ("order",), "report_did": ("order",), "report_quality": ("order",),
              "report_rejects": ("table", "n", "rule"), "report_sensitivity": ("rank", "code"),
              "report_drivers": ("choice", "option"), "report_reliability": ("order",),
-             "report_area_categories": ("category",)}
+             "report_area_categories": ("category",), "report_prov_league": ("rank",),
+             "report_prov_lokus": ("kabupaten", "lokus_year", "code", "after_round"),
+             "report_prov_moves": ("kabupaten",)}
     for name, frames in parts.items():
         frames = [f for f in frames if len(f)]
         if frames:
@@ -115,7 +123,10 @@ def _hashable(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for c in df.columns:
         col = df[c]
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        kind = pd.api.types.infer_dtype(col, skipna=True) if col.dtype == object else ""
+        if (pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col)
+                or kind in ("empty", "floating", "integer", "mixed-integer-float", "boolean")):
+            # numbers, and columns with no value at all (object in memory, float or string once stored)
             out[c] = pd.to_numeric(col, errors="coerce").astype("float64")
         else:
             out[c] = col.astype("string").fillna("<NA>")
@@ -250,6 +261,7 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
     ic = ic.merge(v[["code", "kabupaten"]], on="code").merge(kab_share, on=["kabupaten", "component_id"], how="left")
     ic = ic.rename(columns={"component_id": "indicator", "estimate": "share"}).drop(columns="kabupaten")
     ic["order"] = ic["indicator"].map(ind_order)
+    ic["target"] = ic["indicator"].map({i.id: i.target for i in cat.indicators})
     put("report_indicators", _key(ic.drop(columns="code"), cid, rnd, "desa", ic["code"].to_numpy()))
 
     # --- families: categories and distribution -----------------------------------------------------
@@ -311,12 +323,15 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
         put("report_area_categories", _key(ac.drop(columns="kabupaten"), cid, rnd, "kabupaten",
                                            ac["kabupaten"].to_numpy()))
 
-    # --- strengths, weaknesses, plan, workload ----------------------------------------------------
+    # --- problems, strengths, the follow-up plan, the agencies' workload ----------------------------
     cols = ["kode_desa", "indicator", "share", "kab_share", "gap", "n_applicable", "families_affected", "agency"]
-    pri, strong = r.get("priorities", pd.DataFrame()), r.get("strengths", pd.DataFrame())
+    pri, strong = r.get("problems", pd.DataFrame()), r.get("strengths", pd.DataFrame())
     gaps = []
     if len(pri):
-        gaps.append(pri[[*cols, "priority"]].assign(side="weakness", order=pri["priority"]))
+        trend = _trend(cmp_c.get("gaps", pd.DataFrame()), rnd)
+        p = pri.merge(trend, on=["kode_desa", "indicator"], how="left")
+        gaps.append(p[[*cols, "priority", "target", "to_target", "to_kab", "rule", "trend", "trend_round"]].assign(
+            side="weakness", order=p["priority"]))
     if len(strong):
         gaps.append(strong[cols].assign(side="strength", priority=np.nan,
                                         order=strong.groupby("kode_desa").cumcount() + 1))
@@ -324,14 +339,23 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
         g = pd.concat(gaps, ignore_index=True)
         put("report_gaps", _key(g.drop(columns="kode_desa"), cid, rnd, "desa", g["kode_desa"].to_numpy()))
     plan = r.get("agency_plan", pd.DataFrame())
+    prt = r.get("problem_rts", pd.DataFrame())
     if len(plan):
-        p = plan[["kode_desa", "agency", "indicators", "families_affected", "top_priority"]].assign(n_villages=1)
+        p = plan[["kode_desa", "agency", "indicators", "to_target", "families_affected", "top_priority",
+                  "n_problems"]].assign(n_villages=1)
         put("report_plan", _key(p.drop(columns="kode_desa"), cid, rnd, "desa", p["kode_desa"].to_numpy()))
+    if len(prt):
+        q = prt[["kode_desa", "indicator", "kode_rt", "rt", "n_not_met", "n_applicable"]].merge(
+            pri[["kode_desa", "indicator", "agency", "priority"]], on=["kode_desa", "indicator"])
+        q["order"] = q["priority"]
+        put("report_problem_rt", _key(q.drop(columns="kode_desa"), cid, rnd, "desa", q["kode_desa"].to_numpy()))
     if len(pri):
         wl = pri.groupby(["kabupaten", "agency"]).agg(
             n_villages=("kode_desa", "nunique"), indicators=("indicator", lambda x: ", ".join(sorted(set(x)))),
-            families_affected=("families_affected", "sum"), top_priority=("priority", "min")).reset_index()
-        wl = wl.sort_values(["kabupaten", "families_affected", "agency"], ascending=[True, False, True])
+            to_target=("to_target", "sum"), families_affected=("families_affected", "sum"),
+            n_problems=("indicator", "size"), top_priority=("priority", "min")).reset_index()
+        wl = wl.sort_values(["kabupaten", "to_target", "families_affected", "agency"],
+                            ascending=[True, False, False, True])
         wl["top_priority"] = wl.groupby("kabupaten").cumcount() + 1
         put("report_plan", _key(wl.drop(columns="kabupaten"), cid, rnd, "kabupaten", wl["kabupaten"].to_numpy()))
 
@@ -380,6 +404,24 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
         rv = v[["code", "kabupaten"]].merge(rj, on="kabupaten").drop(columns="kabupaten")
         put("report_rejects", _key(rv.drop(columns="code"), cid, rnd, "desa", rv["code"].to_numpy()))
     return {name: pd.concat(frames, ignore_index=True) for name, frames in out.items()}
+
+
+def _trend(gaps: pd.DataFrame, rnd: int) -> pd.DataFrame:
+    """Per village and indicator: the change of its share (percentage points) since the previous round
+    the village was surveyed in (``trend``, ``trend_round``); empty without an earlier round."""
+    none = pd.DataFrame({"kode_desa": pd.Series(dtype=object), "indicator": pd.Series(dtype=object),
+                         "trend": pd.Series(dtype="float64"), "trend_round": pd.Series(dtype="float64")})
+    if not len(gaps) or "round" not in gaps:
+        return none
+    now = gaps[gaps["round"] == rnd][["kode_desa", "indicator", "share"]]
+    before = gaps[gaps["round"] < rnd]
+    if before.empty:
+        return none
+    last = before.loc[before.groupby(["kode_desa", "indicator"])["round"].idxmax(), ["kode_desa", "indicator", "share",
+                                                                                      "round"]]
+    t = now.merge(last, on=["kode_desa", "indicator"], suffixes=("", "_before"))
+    return pd.DataFrame({"kode_desa": t["kode_desa"], "indicator": t["indicator"],
+                         "trend": t["share"] - t["share_before"], "trend_round": t["round"].astype("int64")})
 
 
 def _quality(log: dict, rejects: pd.DataFrame, rnd: int, kabupaten: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,9 +15,9 @@ from functools import cached_property
 import pandas as pd
 
 from .. import defaults
-from ..catalogue import agency_name
 from ..fmt import count, number, pct, period_text, signed, span
 from .display import Fragment, Table
+from .plan import PlanSections
 from .privacy import suppress_small
 from .sections import AnnexSections, Unit, fact_table, open_unit, summary_context
 
@@ -40,13 +40,15 @@ def mark(share: float, lang: str = "id") -> str:
 
 
 def village(code: str, *, round: int | None = None, catalogue=None, lang: str = defaults.LANG, processed_dir=None,
-            run_id: str | None = None) -> "VillageReport":
-    """The report of village ``code`` (round: the latest of the run by default)."""
+            run_id: str | None = None, png_figures: bool = False) -> "VillageReport":
+    """The report of village ``code`` (round: the latest of the run by default;
+    ``png_figures``: figures also carry a PNG copy, for the Word document)."""
     return VillageReport(open_unit("desa", code, round=round, catalogue=catalogue, lang=lang,
-                                   processed_dir=processed_dir, run_id=run_id))
+                                   processed_dir=processed_dir, run_id=run_id,
+                                   png_figures=png_figures))
 
 
-class VillageReport(AnnexSections):
+class VillageReport(PlanSections, AnnexSections):
     """Every section of one village report (see the module docstring)."""
 
     def __init__(self, unit: Unit):
@@ -66,7 +68,7 @@ class VillageReport(AnnexSections):
     # --- title, header, summary ------------------------------------------------------------------
     @cached_property
     def title(self) -> Fragment:
-        return self.unit.fragment("title", key="report.title_village", name=self.name)
+        return self.unit.fragment("title", key="report.title_village", name=self.name, synthetic=self.unit.synthetic)
 
     @cached_property
     def header(self) -> Table:
@@ -144,7 +146,7 @@ class VillageReport(AnnexSections):
     def dimensions_figure(self):
         from .. import plots
 
-        return plots.image(plots.dimension_profile(self.profile, lang=self.lang),
+        return self.unit.image(plots.dimension_profile(self.profile, lang=self.lang),
                            self.unit.L("alt_dimensions", units=", ".join(lbl for lbl, _ in self._roles())))
 
     # --- indicators ----------------------------------------------------------------------------------
@@ -161,7 +163,8 @@ class VillageReport(AnnexSections):
                              "dimension": [dims[i.dimension] for i in u.catalogue.indicators],
                              "share": ind["share"].to_numpy(float), "ci_low": ind["ci_low"].to_numpy(float),
                              "ci_high": ind["ci_high"].to_numpy(float), "n_applicable": ind["n_applicable"].to_numpy(),
-                             "families_not_met": ind["n_not_met"].to_numpy(), "kab_share": ind["kab_share"].to_numpy(float)})
+                             "families_not_met": ind["n_not_met"].to_numpy(), "kab_share": ind["kab_share"].to_numpy(float),
+                             "target": [i.target for i in u.catalogue.indicators]})
         lang = self.lang
         frame = pd.DataFrame({
             u.L("col_code"): data["indicator"], u.L("col_indicator"): data["name"],
@@ -170,9 +173,11 @@ class VillageReport(AnnexSections):
                if not self.census else {}),
             u.L("col_n_app"): [count(x, lang) for x in data["n_applicable"]],
             u.L("col_not_met"): [count(x, lang) for x in data["families_not_met"]],
+            u.L("col_target"): [pct(x, 0, lang) for x in data["target"]],
             u.L("col_kab_share"): [pct(x, 1, lang) for x in data["kab_share"]],
             u.L("col_mark"): [mark(x, lang) for x in data["share"]]})
-        numeric = (u.L("col_share"), u.L("ci95"), u.L("col_n_app"), u.L("col_not_met"), u.L("col_kab_share"))
+        numeric = (u.L("col_share"), u.L("ci95"), u.L("col_n_app"), u.L("col_not_met"), u.L("col_target"),
+                   u.L("col_kab_share"))
         return Table(frame, note=u.L("ind_note") + (" " + u.L("all_census") if self.census else ""),
                      numeric=numeric, data=data, group=u.L("col_dimension"))
 
@@ -205,7 +210,7 @@ class VillageReport(AnnexSections):
         u = self.unit
         cuts = [c.lower for c in u.catalogue.categories["family"][1:]]
         joined = u.L("and").join(number(c, 0, self.lang) for c in cuts)
-        return plots.image(plots.family_histogram(u.rows("report_family_hist"), cutoffs=cuts, lang=self.lang),
+        return self.unit.image(plots.family_histogram(u.rows("report_family_hist"), cutoffs=cuts, lang=self.lang),
                            u.L("alt_families", name=self.name, n=count(self.n_families, self.lang), cuts=joined))
 
     # --- RT ------------------------------------------------------------------------------------------------
@@ -270,61 +275,8 @@ class VillageReport(AnnexSections):
             return None
         cuts = [c.lower for c in u.catalogue.categories["area"][1:]]
         ax = plots.position(u.rows("report_league_bins"), p, cutoffs=cuts, lang=self.lang)
-        return plots.image(ax, u.L("alt_position", n=int(u.facts["n_league"]), kab=str(u.facts["kabupaten_name"]),
+        return self.unit.image(ax, u.L("alt_position", n=int(u.facts["n_league"]), kab=str(u.facts["kabupaten_name"]),
                                    name=self.name))
-
-    # --- strengths, weaknesses, plan ----------------------------------------------------------------------------
-    @cached_property
-    def strengths_intro(self) -> Fragment:
-        return self.unit.fragment("intro", key="report.s_strengths", text=self.unit.L("sw_intro"))
-
-    def _gaps(self, side: str) -> Table:
-        u, lang = self.unit, self.lang
-        g = u.rows("report_gaps")
-        g = g[g["side"] == side].sort_values("order") if len(g) else g
-        caption = u.L("strengths") if side == "strength" else u.L("weaknesses")
-        if g.empty:
-            return Table(pd.DataFrame({"": [u.L("none")]}), caption=caption, header=False)
-        inds = {i.id: i for i in u.catalogue.indicators}
-        cols = {}
-        if side == "weakness":
-            cols[u.L("col_priority")] = [str(int(x)) for x in g["priority"]]
-        cols.update({u.L("col_code"): g["indicator"].astype(str).to_numpy(),
-                     u.L("col_indicator"): [u.ind_name(inds[i]) if i in inds else i for i in g["indicator"]],
-                     u.L("col_share"): [pct(x, 1, lang) for x in g["share"]],
-                     u.L("col_kab_share"): [pct(x, 1, lang) for x in g["kab_share"]],
-                     u.L("col_gap"): [signed(x, 1, lang) for x in g["gap"]],
-                     u.L("col_n_app"): [count(x, lang) for x in g["n_applicable"]],
-                     u.L("col_not_met"): [count(x, lang) for x in g["families_affected"]]})
-        if side == "weakness":
-            cols[u.L("col_agency")] = [agency_name(a, lang) for a in g["agency"]]
-        return Table(pd.DataFrame(cols), caption=caption, data=g.reset_index(drop=True),
-                     numeric=(u.L("col_priority"), u.L("col_share"), u.L("col_kab_share"), u.L("col_gap"),
-                              u.L("col_n_app"), u.L("col_not_met")))
-
-    @cached_property
-    def strengths(self) -> Table:
-        return self._gaps("strength")
-
-    @cached_property
-    def weaknesses(self) -> Table:
-        return self._gaps("weakness")
-
-    @cached_property
-    def plan_intro(self) -> Fragment:
-        return self.unit.fragment("intro", key="report.s_plan", text=self.unit.L("plan_intro"))
-
-    @cached_property
-    def plan(self) -> Table:
-        u = self.unit
-        pv = u.rows("report_plan", sort="top_priority")
-        data = pv[["agency", "indicators", "families_affected"]].reset_index(drop=True) if len(pv) else pv
-        if pv.empty:
-            return Table(pd.DataFrame({"": [u.L("none")]}), header=False, data=data)
-        frame = pd.DataFrame({u.L("col_agency"): [agency_name(a, self.lang) for a in pv["agency"]],
-                              u.L("col_indicators"): pv["indicators"].astype(str).to_numpy(),
-                              u.L("col_affected"): [count(x, self.lang) for x in pv["families_affected"]]})
-        return Table(frame, numeric=(u.L("col_affected"),), note=u.L("plan_note"), data=data)
 
     # --- change and difference-in-differences -------------------------------------------------------------------------
     @cached_property
