@@ -14,6 +14,7 @@ _API = {
     "load_catalogue": "catalogue", "classify": "catalogue", "Catalogue": "catalogue",
     "score_families": "score", "estimate_areas": "areas", "AreaEstimates": "areas",
     "survey_mean": "survey", "survey_means": "survey", "survey_ratio": "survey",
+    "Design": "design", "design_from_scores": "design", "ReplicateDesign": "replicate",
 }
 __all__ = sorted(_API)
 

@@ -35,7 +35,9 @@ from scipy import stats
 
 from .catalogue import Catalogue, load_catalogue
 from .score import categorize, effective_values, label_codes
-from .survey import survey_means
+from . import estimators
+from .design import Design, design_from_scores
+from .reliability import relative_se, reliability
 
 LEVELS = ("rt", "desa", "kecamatan", "kabupaten", "provinsi")
 #: level -> (code column, name column, parent code column)
@@ -47,9 +49,11 @@ LEVEL_COLUMNS = {
     "provinsi": ("kode_provinsi", "nama_provinsi", None),
 }
 AREA_COLUMNS = ["catalogue", "round", "level", "code", "name", "parent_code", "n_families", "index", "se",
-                "ci_low", "ci_high", "census", "category", "category_label", "category_label_en"]
+                "ci_low", "ci_high", "census", "df", "n_psu", "rse", "reliability", "category", "category_label",
+                "category_label_en"]
 COMPONENT_COLUMNS = ["catalogue", "round", "level", "code", "component_type", "component_id", "name",
-                     "estimate", "se", "ci_low", "ci_high", "n_applicable", "census"]
+                     "estimate", "se", "ci_low", "ci_high", "n_applicable", "census", "df", "n_psu", "rse",
+                     "reliability"]
 
 
 @dataclass(frozen=True)
@@ -61,23 +65,9 @@ class AreaEstimates:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def design_of(scores: pd.DataFrame, design: str = "auto") -> dict[str, Any]:
-    """Survey design arguments for :func:`survey_mean` (census when there are no weights)."""
-    has_w = "bobot" in scores and scores["bobot"].notna().any()
-    if design == "census" or (design == "auto" and not has_w):
-        return {"census": True}
-    if not has_w:
-        raise ValueError("design='sample' needs a 'bobot' (weight) column with values.")
-    out = {"census": False, "weight": "bobot"}
-    for col in ("strata", "psu"):
-        if col in scores and scores[col].notna().any():
-            out[col] = col
-    return out
-
-
-def _means_by(frame, columns, code_col, dsg, level) -> pd.DataFrame:
-    """Long table (variable, code, n, estimate, se, ci_low, ci_high, df, census)."""
-    res = survey_means(frame, columns, by=code_col, level=level, **dsg)
+def _means_by(des: Design, frame, columns, code_col, level) -> pd.DataFrame:
+    """Long table (variable, code, n, estimate, se, ci_low, ci_high, df, n_psu, census, rse, reliability)."""
+    res = estimators.means(des.with_data(frame), list(columns), by=code_col, level=level)
     return res.rename(columns={code_col: "code"})
 
 
@@ -135,10 +125,10 @@ def composite_from_shares(cat: Catalogue, A: np.ndarray, R: np.ndarray, only: st
     return est, C
 
 
-def _linearised(frame, x, cat, code_col, dsg, level) -> pd.DataFrame:
+def _linearised(frame, x, cat, code_col, des: Design, level) -> pd.DataFrame:
     """Indicator-first composite and dimensions per area with linearised se (long table)."""
     codes, uniques = pd.factorize(frame[code_col])
-    w = frame["bobot"].to_numpy(float) if not dsg["census"] else np.ones(len(frame))
+    w = des.weights
     present, xv, A, R = _ratio_parts(x, w, codes, len(uniques))
     N = np.bincount(codes, weights=w, minlength=len(uniques))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -150,22 +140,29 @@ def _linearised(frame, x, cat, code_col, dsg, level) -> pd.DataFrame:
         est, C = composite_from_shares(cat, A, R, only)
         estimates[name] = est
         tmp[name] = N[codes] * np.nansum(dev * C[codes], 1)  # pseudo-values, domain mean 0
-    res = _means_by(tmp, [t for t, _ in targets], code_col, dsg, level)
+    res = _means_by(des, tmp, [t for t, _ in targets], code_col, level)
     pos = pd.Index(uniques).get_indexer(res["code"])
     est = np.concatenate([estimates[v][pos[res["variable"] == v]] for v in dict.fromkeys(res["variable"])])
     res = res.assign(se=res["se"] * 100, estimate=est * 100)
-    half = np.where(res["se"] > 0, stats.t.ppf((1 + level) / 2, np.maximum(res["df"], 1)) * res["se"], 0.0)
-    return res.assign(ci_low=res["estimate"] - half, ci_high=res["estimate"] + half)
+    with np.errstate(invalid="ignore"):
+        t = np.where(res["df"] >= 1, stats.t.ppf((1 + level) / 2, np.maximum(res["df"], 1)), np.nan)
+    half = np.where(res["census"], 0.0, t * res["se"])
+    return res.assign(ci_low=res["estimate"] - half, ci_high=res["estimate"] + half,
+                      rse=relative_se(res["estimate"], res["se"]),
+                      reliability=reliability(res["estimate"], res["se"], n_psu=res["n_psu"],
+                                              census=res["census"]).to_numpy())
 
 
 def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, levels=LEVELS,
-                   design: str = "auto", level: float = 0.95) -> AreaEstimates:
+                   design: str = "auto", level: float = 0.95, lonely_psu: str = "fail") -> AreaEstimates:
     """Index, dimensions and indicators per area and round, with se and interval.
 
     ``scores`` is the output of :func:`pk2d.score.score_families` for the same
     catalogue. ``design``: ``"auto"`` (census when no weights), ``"census"`` or
-    ``"sample"``. Indicator estimates are percentages of the families the
-    indicator applies to (``n_applicable``).
+    ``"sample"`` (:func:`pk2d.design.design_from_scores`; ``lonely_psu`` as R's
+    ``survey.lonely.psu``). Indicator estimates are percentages of the families the
+    indicator applies to (``n_applicable``). Every estimate carries ``df``, ``n_psu``, ``rse`` and
+    its ``reliability`` flag (:mod:`pk2d.reliability`).
     """
     cat = load_catalogue(catalogue)
     order = cat.settings["aggregation_order"]
@@ -173,10 +170,11 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
     dim_cols = [f"dim_{d.id}" for d in cat.dimensions]
     names = {"indeks": cat.name_id, **{f"dim_{d.id}": d.name_id for d in cat.dimensions},
              **{i.id: i.name_id for i in cat.indicators}}
-    areas, comps = [], []
+    areas, comps, designs = [], [], {}
     for rnd, frame in scores.groupby("putaran", sort=True):
         frame = frame.reset_index(drop=True)
-        dsg = design_of(frame, design)
+        des = design_from_scores(frame, design, lonely_psu=lonely_psu)
+        designs[str(int(rnd))] = des.settings
         applies = frame[[f"berlaku_{i}" for i in ind_ids]].set_axis(ind_ids, axis=1)
         x = effective_values(frame[ind_ids], applies, cat.settings["not_applicable"])
         keep = [c for c in dict.fromkeys([*(v[0] for v in LEVEL_COLUMNS.values()), "bobot", "strata", "psu"])
@@ -187,17 +185,17 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
         for lvl in levels:
             code_col, name_col, parent_col = LEVEL_COLUMNS[lvl]
             if order == "family_first":
-                res = _means_by(data, ["indeks", *dim_cols, *ind_ids], code_col, dsg, level)
+                res = _means_by(des, data, ["indeks", *dim_cols, *ind_ids], code_col, level)
             else:
-                res = pd.concat([_linearised(frame, x, cat, code_col, dsg, level),
-                                 _means_by(data, ind_ids, code_col, dsg, level)], ignore_index=True)
-            res = res.assign(catalogue=cat.id, round=int(rnd), level=lvl, census=dsg["census"])
+                res = pd.concat([_linearised(frame, x, cat, code_col, des, level),
+                                 _means_by(des, data, ind_ids, code_col, level)], ignore_index=True)
+            res = res.assign(catalogue=cat.id, round=int(rnd), level=lvl, census=des.census)
             idx = res[res["variable"] == "indeks"]
             info = frame.groupby(code_col, sort=False).agg(
                 name=(name_col, "first"), n_families=("id_keluarga", "size"),
                 **({"parent_code": (parent_col, "first")} if parent_col else {})).reset_index()
             info = info.rename(columns={code_col: "code"})
-            a = info.merge(idx[["code", "estimate", "se", "ci_low", "ci_high"]].rename(columns={"estimate": "index"}),
+            a = info.merge(idx[["code", "estimate", "se", "ci_low", "ci_high", "df", "n_psu", "rse", "reliability"]].rename(columns={"estimate": "index"}),
                            on="code", how="left")
             if lvl == "rt":
                 a["name"] = "RT " + a["name"].astype("Int64").astype("string").str.zfill(3)
@@ -207,7 +205,7 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
             a["category"] = codes
             a["category_label"] = label_codes(codes, cat.categories["area"], "id").to_numpy()
             a["category_label_en"] = label_codes(codes, cat.categories["area"], "en").to_numpy()
-            a["catalogue"], a["round"], a["level"], a["census"] = cat.id, int(rnd), lvl, dsg["census"]
+            a["catalogue"], a["round"], a["level"], a["census"] = cat.id, int(rnd), lvl, des.census
             areas.append(a[AREA_COLUMNS])
             comp = res[res["variable"] != "indeks"].copy()
             comp["component_type"] = np.where(comp["variable"].str.startswith("dim_"), "dimension", "indicator")
@@ -217,7 +215,7 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
     areas_df = pd.concat(areas, ignore_index=True)
     comp_df = pd.concat(comps, ignore_index=True)[COMPONENT_COLUMNS]
     settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels),
-                "design": design, "confidence_level": level, **dict(cat.settings)}
+                "design": design, "designs": designs, "confidence_level": level, **dict(cat.settings)}
     return AreaEstimates(areas_df, comp_df, settings)
 
 

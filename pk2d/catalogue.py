@@ -3,13 +3,17 @@
 A catalogue (``pk2d/catalogues/ikk.yaml``, ``ibangga.yaml`` or any YAML file
 with the same shape) holds everything the official documents leave open:
 indicators and their rules, weights, the not-applicable rule, the aggregation
-order, category cut-offs and labels. :class:`Catalogue` is immutable;
+order, category cut-offs and labels, and which indicators are ``sensitive``
+(``true``/``false``, default false: small counts of them are never published,
+:mod:`pk2d.report.disclosure`). :class:`Catalogue` is immutable;
 :meth:`Catalogue.with_settings` returns a changed copy, so a whole index can be
 regenerated with one setting changed.
 
 >>> cat = load_catalogue("ikk")
 >>> len(cat.indicators), [len(cat.indicators_of(d.id)) for d in cat.dimensions]
 (29, [3, 6, 8, 6, 6])
+>>> [i.id for i in cat.indicators if i.sensitive]
+['E8', 'P1', 'P5', 'P6', 'B6']
 >>> classify(73.98)
 'Cukup Responsif Gender dan Hak Anak'
 >>> cat.with_settings(aggregation_order="indicator_first").settings["aggregation_order"]
@@ -63,6 +67,9 @@ class Indicator:
     source: str
     target: float = 80.0  #: % of the applicable families that should meet it
     target_source: str = "pk2d_default"  #: key of ``Catalogue.target_sources``
+    #: a small count of families not meeting (or meeting) it could expose them (violence, child
+    #: marriage, disability...): below ``pk2d.defaults.MIN_CELL`` it is never published
+    sensitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,10 @@ def _build(raw: Mapping[str, Any], src: str) -> Catalogue:
                                  fix=f"Use one of {dim_ids}.")
         if it.get("direction", "positive") not in ("positive", "negative"):
             raise CatalogueError(src, "direction must be positive or negative.", item=iid)
+        if not isinstance(it.get("sensitive", False), bool):
+            raise CatalogueError(src, f"sensitive must be true or false, got {it.get('sensitive')!r}.", item=iid,
+                                 fix="Write sensitive: true for an indicator whose small counts could expose "
+                                     "families (violence, child marriage, disability...), or leave it out (false).")
         if it.get("agency") not in agencies:
             raise CatalogueError(src, f"agency {it.get('agency')!r} is not in agencies.yaml.", item=iid,
                                  fix="Add the agency to pk2d/catalogues/agencies.yaml or fix the code.")
@@ -287,7 +298,8 @@ def _build(raw: Mapping[str, Any], src: str) -> Catalogue:
         targets[str(it["id"])] = (value, str(t["source"]))
     inds = tuple(Indicator(str(it["id"]), it["dimension"], it["name_id"], it["name_en"],
                            _freeze(it["rule"]), _freeze(it.get("applies")), it.get("direction", "positive"),
-                           it.pop("_w"), it["agency"], it.get("source", ""), *targets[str(it["id"])])
+                           it.pop("_w"), it["agency"], it.get("source", ""), *targets[str(it["id"])],
+                           bool(it.get("sensitive", False)))
                  for it in indicators)
     return Catalogue(
         id=str(raw.get("id", Path(src).stem)), version=str(raw.get("version", "")),

@@ -37,7 +37,8 @@ TYPE_WORDS = {"int": "bilangan bulat [whole number]", "float": "angka [number]",
               "region": "kode wilayah Kemendagri [region code]", "id16": "nomor 16 digit [16-digit number]"}
 FAMILY_FRONT = ["id_keluarga", "putaran", "tahun", "kode_provinsi", "nama_provinsi", "kode_kabupaten",
                 "nama_kabupaten", "kode_kecamatan", "nama_kecamatan", "kode_desa", "nama_desa", "dusun", "rt",
-                "kode_rt", "jenis_kelamin_kepala", "tanggal_wawancara", "bobot", "strata", "psu"]
+                "kode_rt", "jenis_kelamin_kepala", "tanggal_wawancara", "bobot", "strata", "psu", "ssu", "populasi_psu",
+                "populasi_ssu", "populasi_keluarga"]
 MEMBER_COLUMNS = ["id_keluarga", "id_anggota", "putaran", "hubungan", "jenis_kelamin", "umur", "status_kawin",
                   "usia_kawin_pertama", "akta_kelahiran", "status_sekolah", "bekerja", "disabilitas",
                   "jaminan_kesehatan", "imunisasi_lengkap"]
@@ -434,6 +435,26 @@ def _drop_exact(df: pd.DataFrame, bad: dict, raw: pd.DataFrame, id_col: str):
     return df.loc[~dup], {c: m.loc[~dup] for c, m in bad.items()}, int(dup.sum())
 
 
+def _check_designs(families: pd.DataFrame, files: np.ndarray) -> None:
+    """A sample's design columns must describe one consistent design per round (checked once, here)."""
+    from .design import DESIGN_COLUMNS, DesignError, design_from_scores
+
+    cols = [DESIGN_COLUMNS["weights"], DESIGN_COLUMNS["strata"], *DESIGN_COLUMNS["ids"], *DESIGN_COLUMNS["fpc"]]
+    for rnd in sorted(families["putaran"].unique()):
+        mask = (families["putaran"] == rnd).to_numpy()
+        frame = families.loc[mask]
+        if not any(c in frame and frame[c].notna().any() for c in cols):
+            continue
+        try:
+            design_from_scores(frame.reset_index(drop=True), "sample")
+        except DesignError as err:
+            names = ", ".join(sorted(set(files[mask])))
+            raise InputFileError(names, f"round {int(rnd)}: {err.message}", column=err.column,
+                                 fix=err.fix or "correct the design columns (bobot, strata, psu, ssu, "
+                                                "populasi_psu, populasi_ssu, populasi_keluarga) so they "
+                                                "describe one design") from None
+
+
 # ---------------------------------------------------------------- outputs ---
 def _families_out(F: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     regions = rawio.load_regions().set_index("kode")["nama"]
@@ -568,6 +589,8 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     members = _members_out(M, kk_ids.iloc[len(F):].set_axis(M.index), pseudonymise(M["nik"], key, "A"))
     if families.duplicated(["putaran", "id_keluarga"]).any():
         raise RuntimeError("pk2d bug: putaran + id_keluarga is not unique in the clean families table")
+
+    _check_designs(families, raw["keluarga"].loc[F.index, "_file"].astype("str").to_numpy())
 
     accounting, per_file = {}, {}
     for t, kept, dups in (("keluarga", F.index, f_dup), ("anggota", M.index, m_dup)):

@@ -2,7 +2,7 @@
 
     pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X]
     pk2d clean [--raw DIR] [--processed DIR] [--force]
-    pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--force]
+    pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--lonely-psu RULE] [--force]
     pk2d compare [--processed DIR] [--raw DIR] [--n-boot N] [--n-runs N] [--seed N] [--force]
     pk2d report (--village CODE ... | --all [--kabupaten CODE] | --province CODE) [--round R]
                 [--format html,pdf,docx,xlsx]
@@ -55,7 +55,8 @@ def _cmd_index(a) -> int:
     from .pipeline import build_index
 
     t0 = time.perf_counter()
-    res = build_index(a.processed, catalogues=a.catalogue or defaults.CATALOGUES, design=a.design, force=a.force)
+    res = build_index(a.processed, catalogues=a.catalogue or defaults.CATALOGUES, design=a.design,
+                      lonely_psu=a.lonely_psu, force=a.force)
     areas = res.areas
     desa = areas[areas["level"] == "desa"]
     for (cat, rnd), g in desa.groupby(["catalogue", "round"]):
@@ -158,7 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("index", help="family scores and area estimates for each catalogue (stage 2)")
     s.add_argument("--catalogue", action="append", help="ikk, ibangga or a YAML path (repeatable)")
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
-    s.add_argument("--design", choices=["auto", "census", "sample"], default="auto")
+    s.add_argument("--design", choices=["auto", "census", "sample"], default="auto",
+                   help="auto: a census unless families carry weights (bobot)")
+    s.add_argument("--lonely-psu", choices=["fail", "remove", "adjust", "average", "certainty"], default="fail",
+                   help="a sample stratum with one PSU: R's survey.lonely.psu rules (default: fail)")
     s.add_argument("--force", action="store_true", help="recompute even when up to date")
     s.set_defaults(func=_cmd_index)
 

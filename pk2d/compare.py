@@ -6,14 +6,18 @@ All functions take the family scores of ONE catalogue
 Uncertainty. A desa lokus is a census: its index has no *sampling* error. To
 say whether two villages really differ, or where a village would rank if its
 families' conditions were measured again, pk2d uses a model-based view: the
-families of a village are treated as draws from the process that generates
-that village's conditions, clustered by RT. Hence
+families of a village are draws from the process that generates that
+village's conditions, clustered by RT. A sample uses its survey design instead.
+Both are one design (:func:`pk2d.compare_design.model_design`), and every
+interval rests on it:
 
-* league-table intervals and **rank intervals**: bootstrap of families
-  within RT (stratified by RT, so every RT keeps its size);
+* league-table intervals: linearised SE of the village mean on that design,
+  t with the village's clusters minus 1 degrees of freedom; **rank
+  intervals**: Rao-Wu bootstrap of the SAME clusters (RTs within each village);
 * differences (focus village vs the rest of its kecamatan/kabupaten, change
-  between rounds, difference-in-differences): OLS with **cluster-robust
-  standard errors by RT** (statsmodels), p-values adjusted for multiple
+  between rounds, difference-in-differences, all pairs): least squares on the
+  design (R ``svyglm``: weighted in a sample, cluster-robust by RT in a
+  census), t with the design's residual df, p-values adjusted for multiple
   comparisons (Holm by default, via ``statsmodels.stats.multitest``).
 
 Effect sizes: Cohen's *d* for scores (difference / pooled SD), Cohen's *h*
@@ -23,20 +27,24 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from .catalogue import Catalogue, load_catalogue
+from .compare_design import cluster_bootstrap_means, design_diff, few_clusters, is_sample, model_design
+from .design import Design
 from .score import categorize
 
 MODEL_ASSUMPTIONS = {
     "id": ("Model: skor keluarga = rata-rata desa + galat; galat boleh berkorelasi di dalam RT yang sama "
            "(galat baku robust-klaster per RT) dan variansnya boleh berbeda; keluarga di RT berbeda "
-           "dianggap saling bebas. Perbandingan semua pasangan memakai koreksi Holm; Tukey HSD "
+           "dianggap saling bebas. Selang kepercayaan memakai distribusi t dengan derajat bebas dari jumlah RT "
+           "(bukan distribusi normal), dan selang peringkat berasal dari bootstrap RT yang sama. Perbandingan semua pasangan memakai koreksi Holm; Tukey HSD "
            "(mengasumsikan varians sama dan keluarga saling bebas) ditampilkan sebagai pembanding."),
     "en": ("Model: family score = village mean + error; errors may be correlated within an RT "
            "(cluster-robust standard errors by RT) and heteroscedastic; families in different RT are "
-           "independent. All-pairs comparisons use Holm's correction; Tukey HSD (assumes equal variances "
+           "independent. Intervals use Student's t with degrees of freedom from the number of RTs (not the "
+           "normal quantile), and rank intervals come from a bootstrap of the same RTs. All-pairs comparisons use Holm's correction; Tukey HSD (assumes equal variances "
            "and independent families) is shown for reference."),
 }
 DID_ASSUMPTIONS = {
@@ -53,10 +61,6 @@ DID_ASSUMPTIONS = {
 }
 
 
-def _codes(frame: pd.DataFrame, col: str) -> np.ndarray:
-    return pd.factorize(frame[col])[0]
-
-
 def _shares(scores: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
     """Indicator values as float 0/1 (NaN = not applicable or unanswered)."""
     ids = [i.id for i in cat.indicators]
@@ -64,34 +68,6 @@ def _shares(scores: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
 
 
 # --- league table with rank intervals -------------------------------------------------
-def bootstrap_means(values: np.ndarray, group: np.ndarray, stratum: np.ndarray, *, n_boot: int = 999,
-                    seed: int = 1, weight: np.ndarray | None = None, n_groups: int | None = None) -> np.ndarray:
-    """Bootstrap replicates (n_boot x groups) of group means, resampling rows within strata.
-
-    Every stratum (RT) keeps its size; rows with NaN values are dropped first.
-    Vectorised: one (n_boot x n) index draw, then ``bincount`` per replicate.
-    """
-    n_groups = int(group.max()) + 1 if n_groups is None else n_groups
-    ok = ~np.isnan(values)
-    values, group, stratum = values[ok], group[ok], stratum[ok]
-    w = np.ones(len(values)) if weight is None else weight[ok]
-    order = np.argsort(stratum, kind="stable")
-    values, group, stratum, w = values[order], group[order], stratum[order], w[order]
-    _, start, size = np.unique(stratum, return_index=True, return_counts=True)
-    s_of = np.repeat(np.arange(len(start)), size)
-    rng = np.random.default_rng(seed)
-    out = np.empty((n_boot, n_groups))
-    for b0 in range(0, n_boot, 100):  # blocks keep memory flat for large n
-        nb = min(100, n_boot - b0)
-        idx = start[s_of] + (rng.random((nb, len(values))) * size[s_of]).astype(np.int64)
-        for j in range(nb):
-            pick = idx[j]
-            num = np.bincount(group, weights=values[pick] * w[pick], minlength=n_groups)
-            den = np.bincount(group, weights=w[pick], minlength=n_groups)
-            out[b0 + j] = num / den
-    return out
-
-
 def rank_desc(matrix: np.ndarray) -> np.ndarray:
     """Ranks along axis 1, 1 = highest value (ties share the best rank).
 
@@ -105,33 +81,34 @@ def rank_desc(matrix: np.ndarray) -> np.ndarray:
 
 def league_table(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, round: int = 1,
                  n_boot: int = 999, seed: int = 1, level: float = 0.95) -> pd.DataFrame:
-    """Every village: index, bootstrap interval, category, rank and rank interval, dimensions.
+    """Every village: index with its interval, category, rank and rank interval, dimensions.
 
-    ``scores`` should hold the villages to rank (e.g. one kabupaten). ``rank``
-    is 1 for the highest index; ``rank_low``/``rank_high`` bound the ranks the
-    village takes in the central ``level`` share of bootstrap replicates.
+    ``scores`` should hold the villages to rank (e.g. one kabupaten). The index interval is
+    ``index +/- t_df * se`` with the linearised SE of :func:`pk2d.compare_design.model_design`
+    (RT clusters in a census, the survey design in a sample; ``df`` = the village's clusters minus
+    1). ``rank`` is 1 for the highest index; ``rank_low``/``rank_high`` bound the ranks the village
+    takes in the central ``level`` share of Rao-Wu bootstrap replicates of the same clusters.
     """
     cat = load_catalogue(catalogue)
     s = scores[scores["putaran"] == round].reset_index(drop=True)
     g, villages = pd.factorize(s["kode_desa"])
-    w = s["bobot"].to_numpy(float) if "bobot" in s and s["bobot"].notna().all() else None
-    rt = _codes(s, "kode_rt")
+    des = model_design(s)
     y = s["indeks"].to_numpy(float)
-    reps = bootstrap_means(y, g, rt, n_boot=n_boot, seed=seed, weight=w, n_groups=len(villages))
-    ok = ~np.isnan(y)  # a family with no indicator answered has no index: left out, as in the bootstrap
-    wt = np.where(ok, w if w is not None else 1.0, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        est = np.bincount(g, weights=np.where(ok, y, 0.0) * wt, minlength=len(villages)) / np.bincount(
-            g, weights=wt, minlength=len(villages))
+    lin = des.with_data(s.assign(__g=g)).mean("indeks", by="__g", level=level).set_index("__g").reindex(
+        range(len(villages)))
+    reps = cluster_bootstrap_means(des, s, y, g, n_boot=n_boot, seed=seed)
+    est = lin["estimate"].to_numpy()
     a = (1 - level) / 2
-    ranks = rank_desc(reps)
+    ranks = rank_desc(np.where(np.isnan(reps), est[None, :], reps))
     out = pd.DataFrame({
         "code": villages, "name": s.groupby(g)["nama_desa"].first().to_numpy(),
         "kode_kecamatan": s.groupby(g)["kode_kecamatan"].first().to_numpy(),
         "nama_kecamatan": s.groupby(g)["nama_kecamatan"].first().to_numpy(),
         "n_families": np.bincount(g), "n_rt": s.groupby(g)["kode_rt"].nunique().to_numpy(),
-        "index": est, "boot_se": reps.std(axis=0, ddof=1),
-        "ci_low": np.quantile(reps, a, axis=0), "ci_high": np.quantile(reps, 1 - a, axis=0),
+        "index": est, "se": lin["se"].to_numpy(), "df": lin["df"].to_numpy(),
+        "boot_se": np.nanstd(reps, axis=0, ddof=1),
+        "ci_low": lin["ci_low"].to_numpy(), "ci_high": lin["ci_high"].to_numpy(),
+        "reliability": lin["reliability"].to_numpy(),
         "rank": rank_desc(est[None, :])[0],
         "rank_low": np.quantile(ranks, a, axis=0, method="lower").astype(int),
         "rank_high": np.quantile(ranks, 1 - a, axis=0, method="higher").astype(int),
@@ -148,21 +125,15 @@ def league_table(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, ro
 
 
 # --- focus village vs kecamatan / kabupaten ---------------------------------------------
-def cluster_diff(y: np.ndarray, x: np.ndarray, clusters: np.ndarray, level: float = 0.95) -> dict:
-    """OLS of y on [1, x] with cluster-robust SE: the difference (x=1 minus x=0).
-
-    Rows with NaN ``y`` are dropped. Returns estimate, se, ci, p and counts.
+def cluster_diff(y: np.ndarray, x: np.ndarray, clusters: np.ndarray, level: float = 0.95,
+                 weight: np.ndarray | None = None) -> dict:
+    """Difference x=1 minus x=0 from ``y ~ 1 + x`` with a cluster-robust (with-replacement design)
+    SE and a t interval with ``clusters - 2`` degrees of freedom, as R's ``svyglm`` with
+    ``svydesign(ids = ~cluster)``. Rows with NaN ``y`` leave the fit.
     """
-    ok = ~np.isnan(y)
-    y, x, c = y[ok], x[ok], clusters[ok]
-    n1, n0 = int(x.sum()), int((1 - x).sum())
-    if n1 < 2 or n0 < 2 or len(np.unique(c)) < 3:
-        return {"diff": np.nan, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan,
-                "n_focus": n1, "n_ref": n0}
-    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit(cov_type="cluster", cov_kwds={"groups": c})
-    lo, hi = fit.conf_int(alpha=1 - level)[1]
-    return {"diff": fit.params[1], "se": fit.bse[1], "ci_low": lo, "ci_high": hi, "p": fit.pvalues[1],
-            "n_focus": n1, "n_ref": n0}
+    frame = pd.DataFrame({"c": clusters, "w": 1.0 if weight is None else weight})
+    des = Design(frame, ids="c", weights="w", lonely_psu="adjust")
+    return design_diff(des, np.asarray(y, float), np.asarray(x, float), level=level)
 
 
 def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
@@ -191,6 +162,7 @@ def focus_comparison(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *
     if fam.empty:
         raise ValueError(f"focus village {focus} has no families in round {round}")
     shares = _shares(s, cat) * 100
+    des = model_design(s)
     comps = [("index", "indeks", cat.name_id)] + [("dimension", f"dim_{d.id}", d.name_id) for d in cat.dimensions]
     rows = []
     for ref, col in (("kecamatan", "kode_kecamatan"), ("kabupaten", "kode_kabupaten")):
@@ -198,19 +170,21 @@ def focus_comparison(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *
         sub = (s[col] == area).to_numpy()
         if s.loc[sub, "kode_desa"].nunique() < 2:
             continue
-        x = (s.loc[sub, "kode_desa"] == focus).to_numpy(float)
-        clusters = _codes(s[sub], "kode_rt")
+        x_all = (s["kode_desa"] == focus).to_numpy(float)
+        x = x_all[sub]
         block = []
         for ctype, column, name in comps:
-            y = s.loc[sub, column].to_numpy(float)
-            r = cluster_diff(y, x, clusters, level)
+            y_all = np.where(sub, s[column].to_numpy(float), np.nan)  # outside the reference: out of the fit
+            y = y_all[sub]
+            r = design_diff(des, y_all, x_all, level=level)
             r.update(component_type=ctype, component_id=column.removeprefix("dim_"), name=name,
                      focus_value=np.nanmean(y[x == 1]), ref_value=np.nanmean(y[x == 0]),
                      effect_size=cohens_d(y[x == 1], y[x == 0]), effect="d")
             block.append(r)
         for ind in cat.indicators:
-            y = shares.loc[sub, ind.id].to_numpy(float)
-            r = cluster_diff(y, x, clusters, level)
+            y_all = np.where(sub, shares[ind.id].to_numpy(float), np.nan)
+            y = y_all[sub]
+            r = design_diff(des, y_all, x_all, level=level)
             p1, p0 = np.nanmean(y[x == 1]) / 100, np.nanmean(y[x == 0]) / 100
             r.update(component_type="indicator", component_id=ind.id, name=ind.name_id, focus_value=p1 * 100,
                      ref_value=p0 * 100, effect_size=cohens_h(p1, p0), effect="h", agency=ind.agency)
@@ -225,7 +199,7 @@ def focus_comparison(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *
         df["significant"] = df["p_adj"] < (1 - level)
         rows.append(df)
     cols = ["reference", "reference_code", "component_type", "component_id", "name", "focus_value", "ref_value",
-            "diff", "se", "ci_low", "ci_high", "p", "p_adj", "significant", "effect_size", "effect",
+            "diff", "se", "ci_low", "ci_high", "df", "p", "p_adj", "significant", "effect_size", "effect",
             "n_focus", "n_ref", "agency"]
     return pd.concat(rows, ignore_index=True).reindex(columns=cols) if rows else pd.DataFrame(columns=cols)
 
@@ -247,17 +221,19 @@ def village_model(scores: pd.DataFrame, *, round: int = 1, column: str = "indeks
     k = len(villages)
     if k < 2 or k > max_villages:
         return pd.DataFrame()
-    X = np.eye(k)[g]
-    fit = sm.OLS(s[column].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": _codes(s, "kode_rt")})
+    dummies = pd.DataFrame(np.eye(k)[g], columns=[f"v{j}" for j in range(k)]).assign(__y=s[column].to_numpy(float))
+    fit = model_design(s).with_data(dummies).regress("__y", [f"v{j}" for j in range(k)], level=level,
+                                                     intercept=False)
+    beta, V, df = fit["estimate"].to_numpy(), fit.attrs["vcov"], float(fit["df"].iloc[0])
     ia, ib = np.triu_indices(k, 1)
-    L = np.zeros((len(ia), k))
-    L[np.arange(len(ia)), ia], L[np.arange(len(ia)), ib] = 1, -1
-    tt = fit.t_test(L)
-    ci = np.asarray(tt.conf_int(alpha=1 - level))
-    out = pd.DataFrame({"village_a": villages[ia], "village_b": villages[ib],
-                        "diff": np.asarray(tt.effect).ravel(), "se": np.asarray(tt.sd).ravel(),
-                        "ci_low": ci[:, 0], "ci_high": ci[:, 1], "p": np.asarray(tt.pvalue).ravel()})
-    out["p_adj"] = multipletests(out["p"], method=adjust)[1]
+    diff = beta[ia] - beta[ib]
+    se = np.sqrt(np.clip(V[ia, ia] + V[ib, ib] - 2 * V[ia, ib], 0, None))
+    t = stats.t.ppf(0.5 + level / 2, df) if df >= 1 else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 2 * stats.t.sf(np.abs(diff / se), df) if df >= 1 else np.full(len(diff), np.nan)
+    out = pd.DataFrame({"village_a": villages[ia], "village_b": villages[ib], "diff": diff, "se": se,
+                        "ci_low": diff - t * se, "ci_high": diff + t * se, "df": df, "p": p})
+    out["p_adj"] = multipletests(out["p"].fillna(1.0), method=adjust)[1]
     out["significant"] = out["p_adj"] < (1 - level)
     names = s.groupby("kode_desa")["nama_desa"].first()
     out.insert(1, "name_a", names.reindex(out["village_a"]).to_numpy())
@@ -393,18 +369,25 @@ def change_over_rounds(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk",
     comps = [("index", "indeks", s["indeks"])] + [("dimension", d.id, s[f"dim_{d.id}"]) for d in cat.dimensions] + [
         ("indicator", i.id, shares[i.id]) for i in cat.indicators]
     post = (s["putaran"] == after).to_numpy(float)
+    sample = is_sample(s)
+    des_all = model_design(s) if sample else None
     rows = []
     for code, idx in s.groupby("kode_desa", sort=True).indices.items():
         if len(np.unique(post[idx])) < 2:
             continue
-        clusters = _codes(s.iloc[idx], "kode_rt")
+        # census: the village's own RT clusters; sample: the village as a domain of the full design
+        des = des_all if sample else model_design(s.iloc[idx].reset_index(drop=True))
+        inside = np.zeros(len(s), dtype=bool)
+        inside[idx] = True
         for ctype, cid, col in comps:
-            y = col.to_numpy(float)[idx]
-            r = cluster_diff(y, post[idx], clusters, level)
+            y_all = col.to_numpy(float)
+            y = y_all[idx]
+            r = (design_diff(des, np.where(inside, y_all, np.nan), post, level=level) if sample
+                 else design_diff(des, y, post[idx], level=level))
             rows.append({"kode_desa": code, "nama_desa": s["nama_desa"].iloc[idx[0]], "component_type": ctype,
                          "component_id": cid, "before": np.nanmean(y[post[idx] == 0]),
                          "after": np.nanmean(y[post[idx] == 1]), "change": r["diff"], "se": r["se"],
-                         "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p": r["p"],
+                         "ci_low": r["ci_low"], "ci_high": r["ci_high"], "df": r["df"], "p": r["p"],
                          "n_before": r["n_ref"], "n_after": r["n_focus"]})
     return pd.DataFrame(rows)
 
@@ -413,20 +396,22 @@ def difference_in_differences(scores: pd.DataFrame, *, focus: str, before: int =
                               column: str = "indeks", level: float = 0.95) -> dict:
     """DiD of ``column`` for the focus village against the other villages in ``scores``.
 
-    ``y ~ treated + post + treated:post`` by OLS (weighted least squares when every family has a
-    ``bobot``) with RT-clustered errors; the interaction is the effect. See :data:`DID_ASSUMPTIONS`.
+    ``y ~ treated + post + treated:post`` by least squares on :func:`pk2d.compare_design.model_design`
+    (weighted with the survey design in a sample, RT clusters in a census), t interval with the
+    df of :func:`pk2d.compare_design.few_clusters` (the lokus village's clusters minus 1 at most);
+    the interaction is the effect. See :data:`DID_ASSUMPTIONS`.
     """
     s = scores[scores["putaran"].isin([before, after]) & scores[column].notna()].reset_index(drop=True)
     treated = (s["kode_desa"] == focus).to_numpy(float)
     post = (s["putaran"] == after).to_numpy(float)
-    X = np.column_stack([np.ones(len(s)), treated, post, treated * post])
-    y = s[column].to_numpy(float)
-    weighted = "bobot" in s and s["bobot"].notna().all()  # a weighted sample: weighted least squares
-    model = sm.WLS(y, X, weights=s["bobot"].to_numpy(float)) if weighted else sm.OLS(y, X)
-    fit = model.fit(cov_type="cluster", cov_kwds={"groups": _codes(s, "kode_rt")})
-    lo, hi = fit.conf_int(alpha=1 - level)[3]
-    return {"focus": focus, "column": column, "estimate": float(fit.params[3]), "se": float(fit.bse[3]),
-            "ci_low": float(lo), "ci_high": float(hi), "p": float(fit.pvalues[3]), "n": int(len(s)),
+    data = pd.DataFrame({"y": s[column].to_numpy(float), "treated": treated, "post": post,
+                         "treated_post": treated * post})
+    des = model_design(s)
+    fit = des.with_data(data).regress("y", ["treated", "post", "treated_post"], level=level)
+    r = few_clusters(des, fit.iloc[3], treated == 1, np.ones(len(s), dtype=bool), level)
+    return {"focus": focus, "column": column, "estimate": r["estimate"], "se": r["se"],
+            "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p": r["p"], "df": r["df"],
+            "n": int(len(s)),
             "n_clusters": int(s["kode_rt"].nunique()), "n_villages": int(s["kode_desa"].nunique()),
             "before": int(before), "after": int(after), "assumptions_id": DID_ASSUMPTIONS["id"],
             "assumptions_en": DID_ASSUMPTIONS["en"]}

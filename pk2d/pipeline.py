@@ -28,7 +28,8 @@ from .stage import stage_writer
 from .store import Run, open_run
 
 AREA_SHEET_COLUMNS = ("catalogue", "round", "level", "code", "name", "parent_code", "n_families", "index", "se",
-                      "ci_low", "ci_high", "census", "category", "category_label", "category_label_en",
+                      "ci_low", "ci_high", "census", "df", "n_psu", "rse", "reliability", "category",
+                      "category_label", "category_label_en",
                       "component_type", "component_id", "estimate", "n_applicable")
 
 
@@ -148,12 +149,13 @@ class IndexResult:
 
 def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
                 catalogues: Sequence[str] = defaults.CATALOGUES, design: str = "auto",
-                force: bool = False) -> IndexResult:
+                lonely_psu: str = "fail", force: bool = False) -> IndexResult:
     """Score families and estimate areas for each catalogue; record them in the run.
 
     Writes ``scores.parquet`` (one row per catalogue, family and round), ``areas.parquet``,
     ``area_components.parquet`` and the analysts' workbook ``indeks.xlsx``; records each
-    catalogue's whole content and hash, the design and the rounds.
+    catalogue's whole content and hash, the design (``design``: auto/census/sample; a sample's
+    strata with a single PSU follow ``lonely_psu``, R's rules) and the rounds.
     """
     from .areas import estimate_areas
     from .catalogue import load_catalogue, to_record
@@ -162,7 +164,7 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
     pdir = Path(processed_dir)
     run = _upstream(pdir, ("clean",))
     cats = [load_catalogue(c) for c in catalogues]
-    settings = {"catalogues": {c.id: to_record(c) for c in cats}, "design": design}
+    settings = {"catalogues": {c.id: to_record(c) for c in cats}, "design": design, "lonely_psu": lonely_psu}
     inputs = _inputs(run, "clean", ("families.parquet", "members.parquet"))
     with stage_writer(pdir, "index", inputs=inputs, settings=settings, force=force) as w:
         if not w.up_to_date:
@@ -170,7 +172,7 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
             scores, areas, comps, est_settings = [], [], [], {}
             for cat in cats:
                 s = score_families(families, members, cat)
-                est = estimate_areas(s, cat, design=design)
+                est = estimate_areas(s, cat, design=design, lonely_psu=lonely_psu)
                 s.insert(0, "catalogue", cat.id)
                 scores.append(s)
                 areas.append(est.areas)

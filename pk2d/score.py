@@ -25,7 +25,8 @@ from .features import family_features
 ID_COLUMNS = [
     "id_keluarga", "putaran", "tahun", "kode_provinsi", "nama_provinsi", "kode_kabupaten",
     "nama_kabupaten", "kode_kecamatan", "nama_kecamatan", "kode_desa", "nama_desa", "dusun",
-    "rt", "kode_rt", "jenis_kelamin_kepala", "bobot", "strata", "psu",
+    "rt", "kode_rt", "jenis_kelamin_kepala", "bobot", "strata", "psu", "ssu", "populasi_psu",
+    "populasi_ssu", "populasi_keluarga",
 ]
 GEOMETRIC_FLOOR = 1.0  # points; a zero dimension would otherwise zero the geometric mean
 

@@ -62,14 +62,17 @@ FORMAT = 1
 STAGE_CODE = {
     "clean": ("cleaning.py", "rawio.py", "contract.yaml", "data/wilayah.csv"),
     "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py"),
-    "compare": ("compare.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py",
-                "report/province_tables.py", "catalogues/agencies.yaml"),
+    "compare": ("compare.py", "compare_design.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py",
+                "report/province_tables.py", "report/disclosure.py", "catalogues/agencies.yaml"),
 }
-#: shared by every stage (their change makes every stage out of date)
-COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py")
-#: code that only decides how things are shown (keyed by the report renderer, not by the run)
+#: shared by every stage (their change makes every stage out of date); the survey design engine is
+#: used by clean (design checks), index (estimates) and compare (models)
+COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py", "design.py", "estimators.py",
+               "reliability.py")
+#: code no stage result depends on: how things are shown (keyed by the report renderer, not by the run),
+#: the synthetic generators and library extras (replicate designs)
 PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
-                     "dictionary.py", "synth.py", "synth_export.py", "synth_places.py", "report/__init__.py", "report/sections.py",
+                     "dictionary.py", "synth.py", "synth_export.py", "synth_places.py", "synth_superpop.py", "replicate.py", "report/__init__.py", "report/sections.py",
                      "report/display.py", "report/privacy.py", "report/village.py", "report/plan.py", "report/province.py",
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
                      "render/publish.py", "render/batch.py", "render/results.py", "render/index_page.py", "render/pdf.py",

@@ -57,7 +57,7 @@ def _sample_scores(n_per=40, seed=3):
         f.loc[rng.random(len(f)) < 0.4, "punya_tabungan"] = True
         f["bobot"] = rng.uniform(5, 30, len(f))
         f["strata"] = f"S{i % 4}"
-        f["psu"] = f"P{i % 3}"
+        f["psu"] = f"S{i % 4}-P{i % 3}"  # PSU codes are unique across strata (the contract)
         fams.append(f)
         mems.append(m)
     return pd.concat(fams, ignore_index=True), pd.concat(mems, ignore_index=True)

@@ -106,3 +106,14 @@ def test_with_settings_is_a_new_validated_catalogue():
     w = {d.id: 0.2 for d in cat.dimensions} | {"legalitas": 0.4}
     with pytest.raises(CatalogueError):
         cat.with_settings(dimension_weights=w)
+
+
+def test_sensitive_is_a_validated_attribute_false_by_default(tmp_path):
+    cat = load_catalogue("ikk")
+    assert [i.id for i in cat.indicators if i.sensitive] == ["E8", "P1", "P5", "P6", "B6"]
+    assert not load_catalogue("ikk").indicators[0].sensitive  # L1: not written, false
+
+    def m(raw):
+        raw["indicators"][0]["sensitive"] = "ya"
+    msg = _broken(tmp_path, m)
+    assert "sensitive must be true or false" in msg and "[L1]" in msg

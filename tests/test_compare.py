@@ -43,13 +43,18 @@ def test_cluster_robust_difference_matches_sandwich_by_hand():
     cl = np.array([0, 0, 1, 1, 2, 3, 3, 4, 4, 5])
     r = compare.cluster_diff(y, x, cl)
     assert r["diff"] == pytest.approx(7.8 - 3.2)
-    # CR1 sandwich: (X'X)^-1 sum_g X_g'u_g u_g'X_g (X'X)^-1 * G/(G-1) * (N-1)/(N-K)
+    # R svyglm on svydesign(ids = ~cl): (X'X)^-1 [G/(G-1) sum_g (s_g - sbar)(s_g - sbar)'] (X'X)^-1 with
+    # s_g = X_g'u_g (sbar = 0 at the solution); no (N-1)/(N-K) factor. t with min(G - 1 + 1 - 2 = 4,
+    # clusters of the smaller side - 1 = 3 - 1) = 2 df (the few-clusters rule)
     X = np.column_stack([np.ones(10), x])
     u = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
     bread = np.linalg.inv(X.T @ X)
     meat = sum(np.outer(X[cl == g].T @ u[cl == g], X[cl == g].T @ u[cl == g]) for g in np.unique(cl))
-    V = bread @ meat @ bread * 6 / 5 * 9 / 8
-    assert r["se"] == pytest.approx(np.sqrt(V[1, 1]))
+    V = bread @ meat @ bread * 6 / 5
+    assert r["se"] == pytest.approx(np.sqrt(V[1, 1]), rel=1e-12)
+    assert r["df"] == 2
+    t = 4.302652729749464  # qt(0.975, 2)
+    assert r["ci_low"] == pytest.approx(r["diff"] - t * r["se"], rel=1e-12)
 
 
 def test_rank_intervals():
@@ -76,7 +81,10 @@ def test_did_recovers_known_effect_exactly_without_noise():
                     rows.append({"kode_desa": v, "putaran": rnd, "kode_rt": f"{v}.{rt}", "indeks": y})
     d = compare.difference_in_differences(pd.DataFrame(rows), focus=A)
     assert d["estimate"] == pytest.approx(4.5)
-    assert d["ci_low"] < 4.5 < d["ci_high"]
+    # the noise cancels inside every RT, so the RT-clustered SE is (numerically) 0
+    assert d["se"] == pytest.approx(0.0, abs=1e-9) and d["ci_low"] <= 4.5 + 1e-9 and d["ci_high"] >= 4.5 - 1e-9
+    # 18 RT clusters (each in both rounds), 4 coefficients: 14; the lokus village's 6 RTs - 1 = 5 is smaller
+    assert d["df"] == 5
 
 
 def test_did_recovers_known_effect_within_interval():

@@ -23,7 +23,7 @@ from pk2d import rawio
 from pk2d.rawio import discover
 from pk2d.render import unit_paths
 from pk2d.report.sections import Unit
-from pk2d.report.tables import run_context, salts, unit_digests
+from pk2d.report.tables import run_context, salts, unit_digests, with_reliability
 from pk2d.store import open_run
 from pk2d.text import catalogue as texts
 from tests._pdf import pdf_pages
@@ -213,9 +213,14 @@ def test_indicator_table_counts_and_marks(sample_run):
     kab = load_scores("ikk", sample_run).query("putaran == @RND and kode_kabupaten == @KOTABARU")
     assert abs(d.loc["E6", "kab_share"] - 100 * kab["E6"].astype("float64").mean()) < 1e-9
     marks = dict(zip(R.indicators.frame["Kode"], R.indicators.frame["Tanda"]))
+    sensitive = {i.id for i in R.unit.catalogue.indicators if i.sensitive}
     for ind, share in d["share"].items():
+        v = s[ind].astype("float64")
+        if ind in sensitive and min((v == 0).sum(), (v == 1).sum()) < 5:
+            assert marks[ind] == "<5"  # a sensitive indicator's small count (P6 here) is never published
+            continue
         expected = "● baik" if share >= 80 else "◐ sedang" if share >= 60 else "○ perlu perhatian"
-        assert marks[ind] == expected
+        assert marks[ind] == ("<5" if d.loc[ind, "hidden"] else expected)  # or hidden with a neighbour's
 
 
 def test_agency_workload_equals_sum_of_problems(sample_run):
@@ -356,12 +361,10 @@ def test_sample_design_shows_intervals_not_the_census_mark(sample_run):
     """With a weighted sample, estimates carry their 95% CI (here faked on the unit's rows)."""
     def sample(df):
         df["census"] = False
-        if "index" in df and "ci_low" in df:
-            df["ci_low"], df["ci_high"] = df["index"] - 1.96, df["index"] + 1.96
-        if "estimate" in df:
-            df["ci_low"], df["ci_high"] = df["estimate"] - 1.96, df["estimate"] + 1.96
-        if "share" in df:
-            df["ci_low"], df["ci_high"] = df["share"] - 1.96, df["share"] + 1.96
+        for est in ("index", "estimate", "share"):
+            if est in df and "ci_low" in df:
+                df["ci_low"], df["ci_high"], df["se"] = df[est] - 1.96, df[est] + 1.96, 1.0
+                return with_reliability(df.drop(columns="reliability"), est)  # the flags of a sample
         return df
 
     R = _patched(sample_run, PONDOK_LABU, RND, report_facts=sample, report_dimensions=sample,
@@ -370,6 +373,9 @@ def test_sample_design_shows_intervals_not_the_census_mark(sample_run):
     assert "sensus" not in R.summary and low in R.summary and high in R.summary
     assert "SK 95%" in R.indicators.frame.columns and any(c.startswith("SK 95%") for c in R.dimensions.frame.columns)
     assert "sampel" in R.header.html()
+    shown = R.indicators.frame[R.indicators.frame["Keandalan"] != "<5"]
+    assert set(shown["Keandalan"]) == {"layak"} and not shown["SK 95%"].str.contains("sensus").any()
+    assert "Keandalan angka ini: layak" in R.summary and "konvensi BPS" in R.indicators.note
 
 
 def test_digests_change_only_for_the_units_whose_rows_changed(sample_run):
@@ -434,6 +440,9 @@ def test_word_document_has_real_headings_tables_and_described_figures(sample_run
     shapes = [s._inline.docPr.get("descr") for s in doc.inline_shapes]
     assert len(shapes) == 3 and shapes == [__import__("html").unescape(a) for a in alts]
     assert doc.core_properties.language == "id-ID"
+    # the reliability flags reach the Word tables with the words of the page (census: "sensus")
+    flagged = [t for t in doc.tables if "Keandalan" in [c.text for c in t.rows[0].cells]]
+    assert len(flagged) >= 5 and "sensus" in {c.text for t in flagged for r in t.rows[1:] for c in r.cells}
     xml = __import__("zipfile").ZipFile(path).read("word/document.xml").decode()
     assert 'w:val="id-ID"' in __import__("zipfile").ZipFile(path).read("word/styles.xml").decode()
     ids, names = _raw_identifiers_and_names()
@@ -468,6 +477,7 @@ def test_agencies_workbook_has_a_sheet_per_agency_with_run_record_numbers(sample
         assert [r[cols.index("Keluarga terdampak")] for r in body] == list(mine["families_affected"])
         assert [r[cols.index("Target (%)")] for r in body] == list(mine["target"])
         assert all(r[cols.index("Kegiatan yang direncanakan")] is None for r in body)  # for the agency to fill in
+        assert {r[cols.index("Keandalan")] for r in body} <= {"sensus", "<5"}  # the flag column (a census)
         # families not meeting each indicator per RT: direct counts, suppressed below 5
         rt_head = next(i for i, r in enumerate(rows) if r[0] == "RT" and i > head)
         inds = [x for x in rows[rt_head][1:] if x]

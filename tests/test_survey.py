@@ -85,7 +85,7 @@ def test_nhanes2_zinc_matches_published_reference(nhanes):
     assert r.ci_low[0] == pytest.approx(r.estimate[0] - t * r.se[0], rel=1e-12)
     assert r.ci_high[0] == pytest.approx(r.estimate[0] + t * r.se[0], rel=1e-12)
     assert not r.census[0]
-    assert list(r.columns) == ["n", "estimate", "se", "ci_low", "ci_high", "df", "census"]
+    assert list(r.columns) == ["n", "estimate", "se", "ci_low", "ci_high", "df", "n_psu", "census", "rse", "reliability"]
 
 
 # Reference values computed with samplics 0.6.1 (PyPI), TaylorEstimator(PopParam.mean or .ratio)
@@ -146,8 +146,6 @@ def test_nhanes2_matches_samplics_and_textbook_loop(nhanes, case):
         est, se, low, high = expected[key]
         assert row.estimate == pytest.approx(est, rel=1e-10, abs=1e-12)
         assert row.se == pytest.approx(se, rel=1e-9)
-        assert row.ci_low == pytest.approx(low, rel=1e-9, abs=1e-12)
-        assert row.ci_high == pytest.approx(high, rel=1e-9)
         in_domain = (lambda r: True) if by is None else (lambda r, k=key: r[by] == k)
         ref_est, ref_se = textbook(nhanes, y, x, domain=in_domain, **DESIGN)
         assert row.estimate == pytest.approx(ref_est, rel=1e-12)
@@ -155,6 +153,19 @@ def test_nhanes2_matches_samplics_and_textbook_loop(nhanes, case):
         valid = nhanes[y].notna() & (True if x is None else nhanes[x].notna())
         mask = valid if by is None else valid & (nhanes[by] == key)
         assert row.n == mask.sum()
+        # samplics' interval uses the whole design's df (31); pk2d uses the domain's, as R's
+        # degf(subset(des, ...)): PSUs minus strata holding rows of the domain.
+        inside = nhanes[mask]
+        df_domain = inside.groupby(["stratid", "psuid"]).ngroups - inside["stratid"].nunique()
+        assert row.df == df_domain
+        if df_domain == 31:
+            assert row.ci_low == pytest.approx(low, rel=1e-9, abs=1e-12)
+            assert row.ci_high == pytest.approx(high, rel=1e-9)
+        half = stats.t.ppf(0.975, df_domain) * se
+        binary = nhanes[y].dropna().isin([0, 1]).all() and x is None
+        lo, hi = (max(est - half, 0.0), min(est + half, 1.0)) if binary else (est - half, est + half)
+        assert row.ci_low == pytest.approx(lo, rel=1e-9, abs=1e-12)
+        assert row.ci_high == pytest.approx(hi, rel=1e-9)
 
 
 def test_nhanes2_two_by_columns_match_textbook_loop(nhanes):
@@ -221,9 +232,13 @@ def test_tiny_hand_computed_domain_uses_full_design():
     assert r.loc["x", "estimate"] == pytest.approx(3.2, abs=1e-14)
     assert r.loc["x", "se"] == pytest.approx(math.sqrt(2.624), rel=1e-13)
     assert r.loc["x", "n"] == 3 and r.loc["u", "n"] == 3
-    # Domain u: A1 (4,1), B2 (3,1), (5,1) -> mean 4; every PSU total is 0 -> se 0.
-    assert r.loc["u", "estimate"] == pytest.approx(4.0) and r.loc["u", "se"] == pytest.approx(0.0)
-    assert (r.df == 2).all()
+    # Domain u: A1 (4,1), B2 (3,1), (5,1) -> mean 4; every PSU total is 0, so the design cannot
+    # measure its variance: no SE of 0 is printed, the estimate is flagged instead.
+    assert r.loc["u", "estimate"] == pytest.approx(4.0) and np.isnan(r.loc["u", "se"])
+    assert r.loc["u", "reliability"] == "no_se" and np.isnan(r.loc["u", "ci_low"])
+    # domain df = PSUs minus strata holding the domain's rows (R's degf of the subset):
+    # x: A1, A2, B1 -> 3 - 2 = 1;  u: A1, B2 -> 2 - 2 = 0 (no interval)
+    assert r.loc["x", "df"] == 1 and r.loc["u", "df"] == 0
 
 
 def test_survey_mean_is_ratio_with_unit_denominator():
@@ -339,19 +354,21 @@ def test_nhanes2_ratio_lonely_adjust_matches_loop(nhanes):
                                lonely=rule, **DESIGN)
             assert row.estimate == pytest.approx(est, rel=1e-12)
             assert row.se == pytest.approx(se, rel=1e-9)
-        assert (r.df == 61 - 31).all()
+        for _, row in r.iterrows():
+            inside = d[(d.race == row.race) & d.zinc.notna() & d.highbp.notna()]
+            assert row.df == inside.groupby(["stratid", "psuid"]).ngroups - inside.stratid.nunique()
 
 
 # ---------------------------------------------------------------- errors and docs
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"column": "nope"}, r"\['nope'\] not found"),
+    ({"column": "nope"}, r"'nope' not found"),
     ({"column": "y", "by": ["g", "zz"]}, r"\['zz'\] not found"),
     ({"column": "y", "weight": "ww"}, r"\['ww'\] not found"),
     ({"column": "g"}, "outcome column 'g' must be numeric"),
     ({"column": "y", "weight": "g"}, "weight column 'g' must be numeric"),
     ({"column": "y", "level": 1.0}, "level must be strictly between 0 and 1"),
-    ({"column": "y", "lonely_psu": "certainty"}, "lonely_psu must be one of"),
+    ({"column": "y", "lonely_psu": "bogus"}, "lonely_psu must be one of"),
 ])
 def test_errors_are_clear_value_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -374,7 +391,7 @@ def test_errors_on_bad_design_values():
         survey_mean(TINY.assign(w=[1, 1, np.nan, 1, 1, 1]), "y", weight="w")
     with pytest.raises(ValueError, match="strata column 'h' has missing values"):
         survey_mean(TINY.assign(h=["A", None, "A", "B", "B", "B"]), "y", **TINY_DESIGN)
-    with pytest.raises(ValueError, match="psu column 'p' has missing values"):
+    with pytest.raises(ValueError, match="column 'p' has missing values"):
         survey_mean(TINY.assign(p=[1, 1, 2, np.nan, 2, 2]), "y", **TINY_DESIGN)
     with pytest.raises(ValueError, match="denominator column 'g' must be numeric"):
         survey_ratio(TINY, "y", "g")

@@ -17,6 +17,8 @@ from pk2d import paths, rawio
 from pk2d.score import score_families
 from pk2d.synth import SynthError, synthesize
 
+DESIGN = ("bobot", "strata", "psu", "ssu", "populasi_psu", "populasi_ssu", "populasi_keluarga")  # the contract's design columns
+
 #: the files of each kabupaten label: putaran -> "<tahun>_putaran<k>"
 ROUNDS = {"kotabaru": {1: "2023_putaran1", 2: "2024_putaran2", 3: "2025_putaran3"},
           "tabalong": {1: "2023_putaran1", 2: "2024_putaran2"},
@@ -156,10 +158,10 @@ def test_files_follow_the_contract(sample):
                 required = {c["name"] for c in rawio.columns(table) if c.get("required")}
                 assert required <= set(raw.data.columns)
                 assert res.counts[path.name] == len(raw.data)
-                assert not {"bobot", "strata", "psu"} & set(raw.data.columns)  # a census: no design columns
+                assert not set(DESIGN) & set(raw.data.columns)  # a census: no design columns
     k1, _ = _files(out, 1)
     head = k1.read_bytes().split(b"\n", 1)[0].decode()
-    assert head.split(",") == [c["name"] for c in rawio.columns("keluarga") if c["name"] not in ("bobot", "strata", "psu")]
+    assert head.split(",") == [c["name"] for c in rawio.columns("keluarga") if c["name"] not in DESIGN]
     assert not k1.read_bytes().startswith(b"\xef\xbb\xbf")
     k2, _ = _files(out, 2)
     text = k2.read_bytes()

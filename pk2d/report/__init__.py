@@ -10,8 +10,11 @@ computes a statistic. Words come from the text catalogue
 (``pk2d/templates/text.yaml``) and the partials in ``pk2d/templates/report/``.
 
 Privacy: reports read aggregated tables only; small cells are suppressed
-(:func:`~pk2d.report.privacy.suppress_small`); the family ids for cadres
-never reach a report.
+(:func:`~pk2d.report.privacy.suppress_small`), and so are the small counts of
+sensitive indicators and every figure they could be worked out from, as the
+run's report tables flag them (:mod:`pk2d.report.disclosure`); the family ids
+for cadres never reach a report. Every printed estimate carries its
+reliability flag (:func:`pk2d.report.tables.with_reliability`).
 """
 from .batch import build_reports, index_rows, report_units, reports_dir
 from .display import Fragment, Fragments, Table

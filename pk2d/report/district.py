@@ -15,9 +15,11 @@ import pandas as pd
 
 from .. import defaults
 from ..catalogue import agency_name
-from ..fmt import count, number, period_text, signed, span
+from ..fmt import count, number, period_text, signed
 from .display import Fragment, Table
-from .sections import AnnexSections, Unit, cutoff_rule, fact_table, open_unit, summary_context
+from .privacy import hide
+from .sections import (WEAK, AnnexSections, Unit, add_flags, cutoff_rule, fact_table, flags_note, interval_text,
+                       open_unit, reliability_label, sensitive_note, summary_context)
 
 #: shading of the dimension table: lower bound, CSS class (darker = lower; the numbers stay printed)
 HEAT_BINS = ((80, "heat-1"), (70, "heat-2"), (60, "heat-3"), (50, "heat-4"), (-math.inf, "heat-5"))
@@ -110,10 +112,13 @@ class DistrictReport(AnnexSections):
             u.L("col_kec"): lg["kecamatan_name"].astype(str).to_numpy(),
             u.L("col_n"): [count(x, lang) for x in lg["n_families"]],
             u.L("col_index"): [number(x, 2, lang) for x in lg["index"]],
-            u.L("col_interval"): [span(a, b, 2, lang) for a, b in zip(lg["ci_low"], lg["ci_high"])],
+            u.L("col_interval"): [interval_text(a, b, c, lang=lang) for a, b, c in
+                                  zip(lg["ci_low"], lg["ci_high"], lg["reliability"])],
             u.L("col_category"): [u.category_label(c) for c in lg["category"]]})
+        frame, classes = add_flags(frame, lg["reliability"], lang)
         return Table(frame, numeric=(u.L("col_rank"), u.L("col_rank_int"), u.L("col_n"), u.L("col_index"),
-                                     u.L("col_interval")), note=u.L("pos_note"), data=lg)
+                                     u.L("col_interval")), classes=classes, data=lg,
+                     note=flags_note(lg["reliability"], lang, model=True, note=u.L("pos_note")))
 
     @cached_property
     def league_figure(self):
@@ -158,6 +163,8 @@ class DistrictReport(AnnexSections):
         """Index and dimensions per village (one row each, highest index first) and the kabupaten (last)."""
         d = self.unit.rows("report_dimensions")
         piv = d.pivot_table(index=["role", "code"], columns="dimension", values="estimate", aggfunc="first")
+        rel = d.pivot_table(index=["role", "code"], columns="dimension", values="reliability", aggfunc="first")
+        piv = piv.join(rel.add_prefix("rel_"))
         n = d[d["dimension"] == "indeks"].set_index(["role", "code"])[["name", "n_applicable"]]
         piv = piv.join(n).reset_index()
         villages = piv[piv["role"] == "desa"].sort_values(["indeks", "code"], ascending=[False, True])
@@ -173,16 +180,24 @@ class DistrictReport(AnnexSections):
         dims = [d.id for d in u.catalogue.dimensions]
         cols = [u.L("col_village"), u.L("col_n"), u.L("col_index"), *[u.dim_name(d) for d in u.catalogue.dimensions]]
         rows, classes = [], []
+        cols.append(u.L("reliability.column"))
+
+        def value(x, code):  # a dimension value: its flag beside it where it is not usable as it stands
+            v = number(x, 1, lang)
+            return f"{v} ({reliability_label(code, lang)})" if code in WEAK else v
+        codes = []
         for _, r in h.iterrows():
             last = r["role"] == "kabupaten"
             bold = " strong" if last else ""
+            code = r.get("rel_indeks")
+            codes += [code, *[r.get(f"rel_{d}") for d in dims]]
             rows.append([str(r["name"]), count(r["n_applicable"], lang), number(r["indeks"], 2, lang),
-                         *[number(r.get(d), 1, lang) for d in dims]])
+                         *[value(r.get(d), r.get(f"rel_{d}")) for d in dims], reliability_label(code, lang)])
             classes.append([bold.strip(), bold.strip(), heat_class(r["indeks"]) + bold,
-                            *[heat_class(r.get(d)) + bold for d in dims]])
-        return Table(pd.DataFrame(rows, columns=cols), numeric=tuple(cols[1:]),
+                            *[heat_class(r.get(d)) + bold for d in dims], "strong" if code in WEAK or last else ""])
+        return Table(pd.DataFrame(rows, columns=cols), numeric=tuple(cols[1:-1]),
                      classes=pd.DataFrame(classes, columns=cols), data=h,
-                     note=u.L("all_census") if self.census else "")
+                     note=flags_note(codes, lang, note=u.L("all_census") if self.census else ""))
 
     # --- villages needing attention ---------------------------------------------------------------------------
     @cached_property
@@ -218,7 +233,9 @@ class DistrictReport(AnnexSections):
                               u.L("col_index"): [number(x, 2, lang) for x in att["index"]],
                               u.L("col_category"): [u.category_label(c) for c in att["category"]],
                               u.L("col_weakest"): weakest, u.L("col_reason"): att["reason"].to_numpy()})
-        return Table(frame, numeric=(u.L("col_n"), u.L("col_index")), data=att.reset_index(drop=True))
+        frame, classes = add_flags(frame, att["reliability"], lang)
+        return Table(frame, numeric=(u.L("col_n"), u.L("col_index")), classes=classes, data=att.reset_index(drop=True),
+                     note=flags_note(att["reliability"], lang, model=True))
 
     # --- agencies ------------------------------------------------------------------------------------------------
     @cached_property
@@ -236,5 +253,7 @@ class DistrictReport(AnnexSections):
                               u.L("col_indicators"): wl["indicators"].astype(str).to_numpy(),
                               u.L("col_to_target"): [count(x, self.lang) for x in wl["to_target"]],
                               u.L("col_affected"): [count(x, self.lang) for x in wl["families_affected"]]})
+        hidden = wl["hidden"].astype("boolean").fillna(False).astype(bool) if "hidden" in wl else False
+        frame = hide(frame, hidden, [u.L("col_to_target"), u.L("col_affected")], lang=self.lang)
         return Table(frame, numeric=(u.L("col_n_villages"), u.L("col_to_target"), u.L("col_affected")), data=wl,
-                     note=u.L("plan_note"))
+                     note=u.L("plan_note") + (f" {sensitive_note(u)}" if np.any(hidden) else ""))

@@ -13,9 +13,10 @@ import pandas as pd
 
 from .. import defaults
 from ..catalogue import agency_name
-from ..fmt import count, number, signed, span
+from ..fmt import count, number, signed
 from .display import Fragment, Table
-from .sections import AnnexSections, Unit, fact_table, open_unit
+from .privacy import hide
+from .sections import AnnexSections, Unit, add_flags, fact_table, flags_note, interval_text, open_unit, sensitive_note
 
 
 def province(code: str, *, catalogue=None, lang: str = defaults.LANG, processed_dir=None,
@@ -91,13 +92,16 @@ class ProvinceReport(AnnexSections):
             u.L("col_index_ba"): [f"{number(b, 2, lang)} → {number(a, 2, lang)}" if not pd.isna(a) else number(b, 2, lang)
                                   for b, a in zip(d["before_index"], d["after_index"])],
             "DiD": [signed(x, 2, lang) for x in d["did"]],
-            u.L("ci95_model_cap"): [span(lo, hi, 2, lang, signs=True) for lo, hi in zip(d["did_low"], d["did_high"])],
+            u.L("ci95_model_cap"): [interval_text(lo, hi, c, lang=lang, signs=True)
+                                    for lo, hi, c in zip(d["did_low"], d["did_high"], d["did_reliability"])],
             u.L("col_controls"): ["-" if pd.isna(k) else count(int(k) - 1, lang) for k in d["n_villages"]],
             u.L("col_category_code"): [move(b, a) for b, a in zip(d["before_category"], d["after_category"])]})
         codes = "; ".join(f"{c.code} = {c.label(lang)}" for c in u.catalogue.categories["area"])
+        frame, classes = add_flags(frame, d["did_reliability"], lang, column=f"{u.L('reliability.column')} (DiD)")
+        note = f"{u.L('prov_lokus_note')} {u.L('category_codes', codes=codes)}"
         return Table(frame, numeric=(u.L("col_n_ba"), u.L("col_index_ba"), "DiD", u.L("ci95_model_cap"),
-                                     u.L("col_controls")), group=u.L("col_kabupaten"),
-                     note=f"{u.L('prov_lokus_note')} {u.L('category_codes', codes=codes)}", data=d)
+                                     u.L("col_controls")), group=u.L("col_kabupaten"), classes=classes,
+                     note=flags_note(d["did_reliability"], lang, model=True, note=note), data=d)
 
     @cached_property
     def lokus_figure(self):
@@ -127,10 +131,12 @@ class ProvinceReport(AnnexSections):
             u.L("col_villages"): [count(x, lang) for x in lg["n_villages"]],
             u.L("col_n"): [count(x, lang) for x in lg["n_families"]],
             u.L("col_index"): [number(x, 2, lang) for x in lg["index"]],
-            u.L("ci95"): [u.L("census_mark") if c else span(a, b, 2, lang)
-                          for a, b, c in zip(lg["ci_low"], lg["ci_high"], lg["census"])],
+            u.L("ci95"): [interval_text(a, b, c, n_psu=n, lang=lang) for a, b, c, n in
+                          zip(lg["ci_low"], lg["ci_high"], lg["reliability"], lg["n_psu"])],
             u.L("col_category"): [u.category_label(c) for c in lg["category"]]})
-        return Table(frame, numeric=(u.L("col_rank"), u.L("col_villages"), u.L("col_n"), u.L("col_index")), data=lg)
+        frame, classes = add_flags(frame, lg["reliability"], lang)
+        return Table(frame, numeric=(u.L("col_rank"), u.L("col_villages"), u.L("col_n"), u.L("col_index")), data=lg,
+                     classes=classes, note=flags_note(lg["reliability"], lang))
 
     @cached_property
     def moves(self) -> Table:
@@ -161,7 +167,10 @@ class ProvinceReport(AnnexSections):
                               u.L("col_n_villages"): [count(x, self.lang) for x in wl["n_villages"]],
                               u.L("col_to_target"): [count(x, self.lang) for x in wl["to_target"]],
                               u.L("col_affected"): [count(x, self.lang) for x in wl["families_affected"]]})
-        return Table(frame, numeric=tuple(frame.columns[1:]), data=wl, note=u.L("plan_note"))
+        hidden = wl["hidden"].astype("boolean").fillna(False).astype(bool) if "hidden" in wl else pd.Series(False)
+        frame = hide(frame, hidden.to_numpy(), [u.L("col_to_target"), u.L("col_affected")], lang=self.lang)
+        return Table(frame, numeric=tuple(frame.columns[1:]), data=wl,
+                     note=u.L("plan_note") + (f" {sensitive_note(u)}" if hidden.any() else ""))
 
 
 __all__ = ["ProvinceReport", "province"]

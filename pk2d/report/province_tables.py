@@ -12,13 +12,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .tables import _key
+from . import disclosure
+from .tables import _key, with_reliability
 
 
 def build(cat, areas: pd.DataFrame, cmp_c: dict[str, pd.DataFrame], lokus: pd.DataFrame,
-          year: dict[int, int], log: dict, rejects: pd.DataFrame) -> dict[str, pd.DataFrame]:
+          year: dict[int, int], log: dict, rejects: pd.DataFrame, cells: pd.DataFrame | None = None
+          ) -> dict[str, pd.DataFrame]:
     """The ``report_*`` rows of every province unit of one catalogue (name -> frame); ``year``: round ->
-    survey year; ``log`` and ``rejects``: the clean stage's, for the data-quality annex."""
+    survey year; ``log`` and ``rejects``: the clean stage's, for the data-quality annex; ``cells``: the
+    sensitive indicators' cells of every round (:func:`pk2d.report.disclosure.indicator_cells`)."""
+    cells = disclosure.indicator_cells(cat, pd.DataFrame())[0] if cells is None else cells
     a = areas[areas["catalogue"] == cat.id]
     if a.empty:
         return {}
@@ -39,8 +43,11 @@ def build(cat, areas: pd.DataFrame, cmp_c: dict[str, pd.DataFrame], lokus: pd.Da
         league = pd.DataFrame({"code": latest["code"].to_numpy(), "name": latest["name"].astype(str).to_numpy(),
                                "latest_round": latest["round"].to_numpy(), "year": latest["round"].map(year).to_numpy(),
                                "n_families": latest["n_families"].to_numpy(), "index": latest["index"].to_numpy(),
+                               "se": latest["se"].to_numpy(),
                                "ci_low": latest["ci_low"].to_numpy(), "ci_high": latest["ci_high"].to_numpy(),
-                               "census": latest["census"].to_numpy(), "category": latest["category"].to_numpy()})
+                               "census": latest["census"].to_numpy(), "category": latest["category"].to_numpy(),
+                               **{c: latest[c].to_numpy() for c in ("n_psu", "reliability") if c in latest}})
+        league = with_reliability(league, "index")
         league["n_villages"] = [int(((desa["kabupaten"] == k) & (desa["round"] == r)).sum())
                                 for k, r in zip(league["code"], league["latest_round"])]
         league["rank"] = np.arange(1, len(league) + 1)
@@ -72,6 +79,12 @@ def build(cat, areas: pd.DataFrame, cmp_c: dict[str, pd.DataFrame], lokus: pd.Da
                                           n_problems=("indicator", "size")).reset_index()
             wl = wl.sort_values(["to_target", "families_affected", "agency"], ascending=[False, False, True])
             wl["top_priority"] = np.arange(1, len(wl) + 1)
+            # a sum over villages and districts whose published parts leave fewer than MIN_CELL hidden families
+            villages = disclosure.plan_rows(pl, cells)
+            districts = disclosure.sums_up(villages, ["round", "kabupaten", "agency"])
+            hidden = (disclosure.sums_up(villages, ["agency"]).set_index("agency")["hidden"]
+                      | disclosure.sums_up(districts, ["agency"]).set_index("agency")["hidden"])
+            wl["hidden"] = wl["agency"].map(hidden).astype("boolean").fillna(False).astype(bool)
             put("report_plan", wl, p.code)
     return {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
 
@@ -98,7 +111,8 @@ def _lokus(desa: pd.DataFrame, cmp_c, lokus: pd.DataFrame, league: pd.DataFrame)
                              "before_index": float(b["index"]), "after_index": float(af["index"]),
                              "before_n": int(b["n_families"]), "after_n": int(af["n_families"]),
                              "before_category": int(b["category"]), "after_category": int(af["category"]),
-                             "did": float(e.estimate), "did_low": float(e.ci_low), "did_high": float(e.ci_high),
+                             "did": float(e.estimate), "did_se": float(e.se), "did_low": float(e.ci_low),
+                             "did_high": float(e.ci_high),
                              "n_villages": int(e.n_villages), "n": int(e.n)})
         else:
             r0 = max(surveyed)
@@ -106,10 +120,11 @@ def _lokus(desa: pd.DataFrame, cmp_c, lokus: pd.DataFrame, league: pd.DataFrame)
             rows.append({**base, "before_round": r0, "after_round": np.nan, "before_index": float(b["index"]),
                          "before_n": int(b["n_families"]), "after_n": np.nan,
                          "after_index": np.nan, "before_category": int(b["category"]), "after_category": np.nan,
-                         "did": np.nan, "did_low": np.nan, "did_high": np.nan, "n_villages": np.nan, "n": np.nan})
+                         "did": np.nan, "did_se": np.nan, "did_low": np.nan, "did_high": np.nan, "n_villages": np.nan,
+                         "n": np.nan})
     cols = ["kabupaten", "kabupaten_name", "code", "name", "lokus_year", "before_round", "after_round", "before_index",
-            "after_index", "before_n", "after_n", "before_category", "after_category", "did", "did_low", "did_high", "n_villages", "n"]
-    return pd.DataFrame(rows, columns=cols)
+            "after_index", "before_n", "after_n", "before_category", "after_category", "did", "did_se", "did_low", "did_high", "n_villages", "n"]
+    return with_reliability(pd.DataFrame(rows, columns=cols), "did", "did_se", model=True, name="did_reliability")
 
 
 def _quality(log: dict, rejects: pd.DataFrame, league: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

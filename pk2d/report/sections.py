@@ -19,7 +19,8 @@ import pandas as pd
 from .. import __version__, defaults, paths
 from ..catalogue import Catalogue
 from ..errors import AreaNotFoundError
-from ..fmt import count, datetime_text, number, pct, span
+from ..fmt import count, datetime_text, missing, number, pct, span
+from ..reliability import CODES
 from ..store import Run, open_run
 from ..text import group, lang_of, t
 from .display import Fragment, Table
@@ -160,23 +161,98 @@ def cutoff_rule(categories, lang: str = "id") -> str:
     return ", ".join(parts)
 
 
-def estimate_text(value, low, high, census: bool, *, digits: int = 2, lang: str = "id") -> str:
-    """A value with its uncertainty: the census mark, or the 95% CI.
+def estimate_text(value, low, high, census: bool, *, digits: int = 2, lang: str = "id", reliability=None,
+                  n_psu=None) -> str:
+    """A value with its uncertainty: the census mark, the words that its standard error cannot be
+    estimated (never an interval), or the 95% CI with the reliability (a code of :data:`pk2d.reliability.CODES`).
 
     >>> estimate_text(73.9865, 73.9865, 73.9865, True), estimate_text(73.98, 71.2, 76.4, False, lang="en")
     ('73,99 (sensus: tanpa galat sampling)', '73.98 (95% CI 71.20–76.40)')
+    >>> estimate_text(76.95, 76.95, 76.95, False, reliability="no_se", n_psu=1)
+    '76,95 (galat baku tidak dapat diestimasi (hanya 1 PSU))'
+    >>> estimate_text(10.0, 4.1, 15.9, False, reliability="care", digits=1)
+    '10,0 (SK 95% 4,1–15,9; hati-hati)'
     """
     v = number(value, digits, lang)
-    if census:
+    if census or reliability == "census":
         return f"{v} ({t('report.census_mark', lang)})"
-    return f"{v} ({t('report.ci95', lang)} {span(low, high, digits, lang)})"
+    if reliability == "no_se":
+        return f"{v} ({no_se_text(n_psu, lang)})"
+    flag = f"; {reliability_label(reliability, lang)}" if reliability in CODES else ""
+    return f"{v} ({t('report.ci95', lang)} {span(low, high, digits, lang)}{flag})"
+
+
+# --- reliability flags (codes from the report tables: pk2d.report.tables.with_reliability) ----------
+def reliability_label(code, lang: str = "id") -> str:
+    """The short label of a reliability code ('layak', 'hati-hati', ...; '-' without one).
+
+    >>> reliability_label("care"), reliability_label("census", "en"), reliability_label(None)
+    ('hati-hati', 'census', '-')
+    """
+    return t(f"reliability.{code}" if code in CODES else "reliability.none", lang)
+
+
+def no_se_text(n_psu=None, lang: str = "id") -> str:
+    """'galat baku tidak dapat diestimasi (hanya 1 PSU)', or without the number of PSUs where it is not known."""
+    if n_psu is not None and not missing(n_psu) and 0 < float(n_psu) < 2:
+        return t("reliability.cannot_psu", lang, n=int(n_psu))
+    return t("reliability.cannot", lang)
+
+
+def interval_text(low, high, code, *, n_psu=None, digits: int = 2, lang: str = "id", signs: bool = False) -> str:
+    """The interval cell of an estimate: the census mark, the words that its standard error cannot be
+    estimated (``no_se``: never an interval), or the interval.
+
+    >>> interval_text(70.1, 70.1, "no_se", n_psu=1), interval_text(1.0, 3.0, "ok")
+    ('galat baku tidak dapat diestimasi (hanya 1 PSU)', '1,00–3,00')
+    """
+    if code == "census":
+        return t("report.census_mark", lang)
+    if code == "no_se":
+        return no_se_text(n_psu, lang)
+    return span(low, high, digits, lang, signs=signs)
+
+
+#: flags a table sets in bold (besides their words), so that they stand out in print and in greyscale
+WEAK = ("no_se", "care", "unreliable")
+
+
+def add_flags(frame: pd.DataFrame, codes, lang: str = "id", *, column: str | None = None,
+              classes: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frame`` with a reliability column (its words, :func:`reliability_label`) and the cell classes of
+    the table (``classes`` extended; weak flags bold)."""
+    col = column or t("reliability.column", lang)
+    codes = list(codes)
+    out = frame.copy()
+    out[col] = [reliability_label(c, lang) for c in codes]
+    cls = (pd.DataFrame("", index=frame.index, columns=frame.columns) if classes is None else classes.copy())
+    cls = cls.reindex(columns=out.columns, fill_value="")
+    cls[col] = ["strong" if c in WEAK else "" for c in codes]
+    return out, cls
+
+
+def flags_note(codes, lang: str = "id", *, model: bool = False, note: str = "") -> str:
+    """``note`` and the reliability legend: always for model intervals, else where a flag is not census."""
+    codes = [c for c in codes if c in CODES]
+    if model:
+        return f"{note} {t('reliability.legend_model', lang)}".strip()
+    if any(c != "census" for c in codes):
+        return f"{note} {t('reliability.legend', lang)}".strip()
+    return note
 
 
 def summary_context(u: Unit, f: pd.Series, area: str) -> dict:
     """What the index summary sentence needs: value, category, n, interval, the next cut-off."""
     cats = u.catalogue.categories["area"]
     higher = [c for c in cats if c.lower > f["index"]]
-    return {"index_name": u.catalogue.name(u.lang), "area": area, "round": u.round,
+    code = f.get("reliability")
+    rel = None
+    if code in CODES and code not in ("census", "no_se"):
+        rse = f.get("rse", f["se"] / abs(f["index"]) if f["index"] else float("nan"))
+        label = reliability_label(code, u.lang)
+        rel = label if missing(rse) else t("reliability.with_rse", u.lang, label=label, rse=pct(100 * rse, 1, u.lang))
+    return {"no_se": code == "no_se", "cannot": no_se_text(f.get("n_psu"), u.lang), "rel": rel,
+            "index_name": u.catalogue.name(u.lang), "area": area, "round": u.round,
             "year": "-" if pd.isna(f.get("year")) else int(f["year"]), "value": number(f["index"], 2, u.lang),
             "category": u.category_label(f["category"]), "census": bool(f["census"]),
             "n": count(f["n_families"], u.lang), "low": number(f["ci_low"], 2, u.lang),
@@ -215,7 +291,20 @@ def methodology(u: Unit, *, name: str) -> Fragment:
         robust_villages=_robust_table(u) if u.kind != "desa" and len(sens) else None,
         runs=count(settings.get("n_runs"), lang), driver=driver(u),
         alpha=number(ov["alpha"].iloc[0], 2, lang) if len(ov) else None,
-        alpha_n=count(ov["n_families"].iloc[0], lang) if len(ov) else None)
+        alpha_n=count(ov["n_families"].iloc[0], lang) if len(ov) else None,
+        sensitive=sensitive_list(u) or None, min_cell=defaults.MIN_CELL, mark=t("report.suppressed", lang,
+                                                                               min=defaults.MIN_CELL))
+
+
+def sensitive_list(u: Unit) -> str:
+    """'E8 Tidak ada pekerja anak (5-17 tahun), P1 ...': the catalogue's sensitive indicators."""
+    return ", ".join(f"{i.id} {u.ind_name(i)}" for i in u.catalogue.indicators if i.sensitive)
+
+
+def sensitive_note(u: Unit) -> str:
+    """The note of a table with hidden figures of sensitive indicators."""
+    return u.L("sensitive_note", list=sensitive_list(u), min=defaults.MIN_CELL,
+               mark=u.L("suppressed", min=defaults.MIN_CELL))
 
 
 def _targets(cat: Catalogue, lang: str) -> dict:

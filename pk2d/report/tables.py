@@ -11,7 +11,10 @@ number of villages, and the hash of those rows (``report_units.digest``)
 decides whether its rendered copy is still current.
 
 Numbers, not words: labels come from the catalogue and the text catalogue
-when a report is rendered, in its language.
+when a report is rendered, in its language. Every estimate a report prints
+carries its reliability code (:func:`with_reliability`, the BPS rule of
+:mod:`pk2d.reliability`), and every row of a sensitive indicator the flags of
+:mod:`pk2d.report.disclosure` that say which of its cells may be published.
 
 >>> KEY
 ('catalogue', 'round', 'kind', 'unit')
@@ -25,11 +28,44 @@ import numpy as np
 import pandas as pd
 
 from .. import defaults
+from ..reliability import reliability as _reliability
 from ..store import digest as store_digest
+from . import disclosure
 
 KEY = ("catalogue", "round", "kind", "unit")
 HIST_BINS = np.linspace(0, 100, 51)  #: family index histogram: 50 bins of 2 points
 LEAGUE_BINS = np.linspace(0, 100, 101)  #: village index distribution of a kabupaten: 1-point bins
+#: reliability columns the area tables may carry (pk2d.areas): kept with the estimates they describe
+RELIABILITY_COLUMNS = ("n_psu", "rse", "reliability")
+
+
+def with_reliability(df: pd.DataFrame, estimate: str, se: str = "se", *, census: str = "census",
+                     model: bool = False, name: str = "reliability") -> pd.DataFrame:
+    """``df`` with ``name``, the reliability code of each estimate (:func:`pk2d.reliability.reliability`;
+    None without an estimate), and ``n_psu`` (NaN where not known): where every report table gets its
+    flags. A code the area tables give is kept; ``model`` (bootstrap, regression): the RSE rule on its SE.
+
+    >>> f = pd.DataFrame({"estimate": [70.0, 10.0, 76.95, 50.0], "se": [1.0, 3.0, 0.0, 0.0],
+    ...                   "census": [False, False, False, True], "n_psu": [20, 20, 1, 1]})
+    >>> with_reliability(f, "estimate")["reliability"].tolist()
+    ['ok', 'care', 'no_se', 'census']
+    """
+    out = df.copy()
+    psu = None if model or "n_psu" not in out else pd.to_numeric(out["n_psu"], errors="coerce").to_numpy(float)
+    cen = False if model else out[census].astype("boolean").fillna(False).to_numpy(bool)
+    code = _reliability(pd.to_numeric(out[estimate], errors="coerce"), pd.to_numeric(out[se], errors="coerce"),
+                        n_psu=psu, census=cen).to_numpy(object)
+    if not model and name in df:
+        given = df[name].to_numpy(object)
+        code = np.where(pd.notna(given), given, code)
+    out[name] = pd.Series(code, index=out.index, dtype=object)
+    if not model and "n_psu" not in out:
+        out["n_psu"] = np.nan
+    return out
+
+
+def _rel_cols(df: pd.DataFrame) -> list[str]:
+    return [c for c in RELIABILITY_COLUMNS if c in df.columns]
 
 
 def _key(df: pd.DataFrame, catalogue, rnd, kind: str, unit) -> pd.DataFrame:
@@ -73,16 +109,17 @@ def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.D
         a_all = areas[areas["catalogue"] == cat.id]
         c_all = comps[comps["catalogue"] == cat.id]
         cmp_c = {k: (v[v["catalogue"] == cat.id] if "catalogue" in v else v) for k, v in cmp.items()}
+        priv = disclosure.indicator_cells(cat, s_all)
         for rnd in sorted(int(r) for r in a_all["round"].unique()):
             a = a_all[a_all["round"] == rnd]
             c = c_all[c_all["round"] == rnd]
             s = s_all[s_all["putaran"] == rnd]
             r = {k: (v[v["round"] == rnd] if "round" in v else v) for k, v in cmp_c.items()}
             for name, df in _round_tables(cat, rnd, a, c, s, r, cmp_c, families[families["putaran"] == rnd],
-                                          log, rejects, lokus, lokus_set).items():
+                                          log, rejects, lokus, lokus_set, priv).items():
                 parts[name].append(df)
         years = {int(k): int(v) for k, v in s_all.groupby("putaran")["tahun"].agg(lambda x: x.mode().iloc[0]).items()}
-        for name, df in province_tables.build(cat, a_all, cmp_c, lokus, years, log, rejects).items():
+        for name, df in province_tables.build(cat, a_all, cmp_c, lokus, years, log, rejects, priv[0]).items():
             parts.setdefault(name, []).append(df)
     out = {}
     sorts = {"report_dimensions": ("role_order", "code", "dim_order"), "report_indicators": ("order",),
@@ -157,8 +194,9 @@ def unit_digests(tables: dict[str, pd.DataFrame], units: pd.DataFrame, salts: di
             for k, h in zip(units[key].itertuples(index=False, name=None), own)]
 
 
-def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_set) -> dict[str, pd.DataFrame]:
-    """Every report table for one catalogue and round."""
+def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_set, priv) -> dict[str, pd.DataFrame]:
+    """Every report table for one catalogue and round; ``priv``: the cells of the sensitive indicators
+    (:func:`pk2d.report.disclosure.indicator_cells`, every round)."""
     cid = cat.id
     desa = a[a["level"] == "desa"].set_index("code")
     kec = a[a["level"] == "kecamatan"].set_index("code")
@@ -166,7 +204,8 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
     prov = a[a["level"] == "provinsi"].set_index("code")
     rt = a[a["level"] == "rt"]
     v = desa.reset_index()[["code", "name", "parent_code", "n_families", "index", "se", "ci_low", "ci_high",
-                            "census", "category"]].rename(columns={"parent_code": "kecamatan"})
+                            "census", "category", *_rel_cols(desa)]].rename(columns={"parent_code": "kecamatan"})
+    v = with_reliability(v, "index")
     v["kecamatan_name"] = v["kecamatan"].map(kec["name"])
     v["kabupaten"] = v["kecamatan"].map(kec["parent_code"])
     v["kabupaten_name"] = v["kabupaten"].map(kab["name"])
@@ -183,7 +222,8 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
                                                          "category", "n_families", "census", "lokus"]]
     put("report_units", _key(units_v.drop(columns="code"), cid, rnd, "desa", units_v["code"].to_numpy()))
     k = kab.reset_index()[["code", "name", "parent_code", "n_families", "index", "se", "ci_low", "ci_high", "census",
-                           "category"]].rename(columns={"parent_code": "provinsi"})
+                           "category", *_rel_cols(kab)]].rename(columns={"parent_code": "provinsi"})
+    k = with_reliability(k, "index")
     k["provinsi_name"] = k["provinsi"].map(prov["name"])
     units_k = k.assign(kecamatan=pd.NA, kecamatan_name=pd.NA, kabupaten=k["code"], kabupaten_name=k["name"],
                        lokus=False)[units_v.columns]
@@ -225,11 +265,12 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
     dims = [d.id for d in cat.dimensions]
     dim_order = {d: i + 1 for i, d in enumerate(dims)} | {"indeks": 0}
     dc = c[c["component_type"] == "dimension"][["level", "code", "component_id", "estimate", "se", "ci_low",
-                                                 "ci_high", "n_applicable", "census"]]
+                                                 "ci_high", "n_applicable", "census", *_rel_cols(c)]]
     idx_rows = a[a["level"].isin(["desa", "kecamatan", "kabupaten"])][
-        ["level", "code", "index", "se", "ci_low", "ci_high", "n_families", "census"]].rename(
+        ["level", "code", "index", "se", "ci_low", "ci_high", "n_families", "census", *_rel_cols(a)]].rename(
         columns={"index": "estimate", "n_families": "n_applicable"}).assign(component_id="indeks")
     dc = pd.concat([idx_rows, dc], ignore_index=True).rename(columns={"component_id": "dimension"})
+    dc = with_reliability(dc, "estimate")
     dc["dim_order"] = dc["dimension"].map(dim_order)
     names = pd.concat([desa["name"], kec["name"], kab["name"]])
     dc["name"] = dc["code"].map(names)
@@ -249,8 +290,9 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
     # --- indicators ------------------------------------------------------------------------------
     ids = [i.id for i in cat.indicators]
     ind_order = {i: n for n, i in enumerate(ids)}
-    ic = c[(c["component_type"] == "indicator") & (c["level"] == "desa")][
-        ["code", "component_id", "estimate", "se", "ci_low", "ci_high", "n_applicable", "census"]]
+    ic = with_reliability(c[(c["component_type"] == "indicator") & (c["level"] == "desa")][
+        ["code", "component_id", "estimate", "se", "ci_low", "ci_high", "n_applicable", "census", *_rel_cols(c)]],
+        "estimate")
     x = s[ids].astype("float64")
     not_met = (x == 0).groupby(s["kode_desa"]).sum()
     nm = not_met.stack().rename("n_not_met").reset_index().rename(columns={"kode_desa": "code", "level_1": "component_id"})
@@ -262,6 +304,10 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
     ic = ic.rename(columns={"component_id": "indicator", "estimate": "share"}).drop(columns="kabupaten")
     ic["order"] = ic["indicator"].map(ind_order)
     ic["target"] = ic["indicator"].map({i.id: i.target for i in cat.indicators})
+    cells, kab_cells = (x[x["round"] == rnd] for x in priv)
+    kab_of = v.set_index("code")["kabupaten"]
+    sensitive = [i.id for i in cat.indicators if i.sensitive]
+    ic = disclosure.flag_rows(ic, cells, kab_cells, kab_of, sensitive, desa="code")
     put("report_indicators", _key(ic.drop(columns="code"), cid, rnd, "desa", ic["code"].to_numpy()))
 
     # --- families: categories and distribution -----------------------------------------------------
@@ -290,15 +336,17 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
 
     # --- RT ------------------------------------------------------------------------------------------
     dusun = s.groupby("kode_rt")["dusun"].first() if "dusun" in s else pd.Series(dtype="str")
-    rtt = rt[["code", "name", "parent_code", "n_families", "index", "ci_low", "ci_high", "census", "category"]].copy()
+    rtt = with_reliability(rt[["code", "name", "parent_code", "n_families", "index", "se", "ci_low", "ci_high",
+                               "census", "category", *_rel_cols(rt)]], "index")
     rtt["dusun"] = rtt["code"].map(dusun).fillna("").astype("str")
     put("report_rt", _key(rtt.drop(columns="parent_code"), cid, rnd, "desa", rtt["parent_code"].to_numpy()))
 
     # --- position: the kecamatan's villages; the kabupaten's distribution; the full league ---------
     if len(league):
-        lgc = league[["code", "name", "kode_kecamatan", "nama_kecamatan", "n_families", "index", "ci_low", "ci_high",
-                      "rank", "rank_low", "rank_high", "category", "kabupaten"]].rename(
+        lgc = league[["code", "name", "kode_kecamatan", "nama_kecamatan", "n_families", "index", "boot_se", "ci_low",
+                      "ci_high", "rank", "rank_low", "rank_high", "category", "kabupaten"]].rename(
             columns={"kode_kecamatan": "kecamatan", "nama_kecamatan": "kecamatan_name"})
+        lgc = with_reliability(lgc, "index", "boot_se", model=True)  # bootstrap: the RSE rule on its SE
         pos = v[["code", "kecamatan"]].rename(columns={"code": "unit"}).merge(lgc, on="kecamatan")
         pos["self"] = pos["unit"] == pos["code"]
         # long kecamatan lists: the KECAMATAN_MAX villages nearest in rank (the village always among them)
@@ -336,18 +384,22 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
         gaps.append(strong[cols].assign(side="strength", priority=np.nan,
                                         order=strong.groupby("kode_desa").cumcount() + 1))
     if gaps:
-        g = pd.concat(gaps, ignore_index=True)
+        g = disclosure.flag_rows(pd.concat(gaps, ignore_index=True), cells, kab_cells, kab_of, sensitive)
+        g["trend_hidden"] = disclosure.trend_hidden(g, priv[0])
         put("report_gaps", _key(g.drop(columns="kode_desa"), cid, rnd, "desa", g["kode_desa"].to_numpy()))
     plan = r.get("agency_plan", pd.DataFrame())
     prt = r.get("problem_rts", pd.DataFrame())
+    plan_hidden = disclosure.plan_rows(pri, cells)
     if len(plan):
         p = plan[["kode_desa", "agency", "indicators", "to_target", "families_affected", "top_priority",
                   "n_problems"]].assign(n_villages=1)
+        p = disclosure.attach(p, plan_hidden, ["kode_desa", "agency"], ["hidden", "sensitive"])
         put("report_plan", _key(p.drop(columns="kode_desa"), cid, rnd, "desa", p["kode_desa"].to_numpy()))
     if len(prt):
         q = prt[["kode_desa", "indicator", "kode_rt", "rt", "n_not_met", "n_applicable"]].merge(
             pri[["kode_desa", "indicator", "agency", "priority"]], on=["kode_desa", "indicator"])
         q["order"] = q["priority"]
+        q["sensitive"] = q["indicator"].isin(set(sensitive))
         put("report_problem_rt", _key(q.drop(columns="kode_desa"), cid, rnd, "desa", q["kode_desa"].to_numpy()))
     if len(pri):
         wl = pri.groupby(["kabupaten", "agency"]).agg(
@@ -357,6 +409,8 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
         wl = wl.sort_values(["kabupaten", "to_target", "families_affected", "agency"],
                             ascending=[True, False, False, True])
         wl["top_priority"] = wl.groupby("kabupaten").cumcount() + 1
+        wl = disclosure.attach(wl, disclosure.sums_up(plan_hidden, ["kabupaten", "agency"]), ["kabupaten", "agency"],
+                               ["hidden"])
         put("report_plan", _key(wl.drop(columns="kabupaten"), cid, rnd, "kabupaten", wl["kabupaten"].to_numpy()))
 
     # --- change and difference-in-differences (this round compared with the one before) --------------
@@ -364,14 +418,16 @@ def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_s
     if len(ch):
         chv = ch[ch["component_type"].isin(["index", "dimension"])].copy()
         chv["order"] = chv["component_id"].map(dim_order)
-        chv = chv[["kode_desa", "before_round", "component_type", "component_id", "before", "after", "n_before",
-                   "n_after", "change", "se", "ci_low", "ci_high", "p", "order"]]
+        chv = with_reliability(chv[["kode_desa", "before_round", "component_type", "component_id", "before", "after",
+                                    "n_before", "n_after", "change", "se", "ci_low", "ci_high", "p", "order"]],
+                               "change", model=True)
         put("report_change", _key(chv.drop(columns="kode_desa"), cid, rnd, "desa", chv["kode_desa"].to_numpy()))
     did = r.get("did", pd.DataFrame())
     if len(did):
         dd = did[["focus", "before_round", "component_id", "estimate", "se", "ci_low", "ci_high", "p", "n",
                   "n_clusters", "n_villages"]].copy()
         dd["order"] = dd["component_id"].map(dim_order)
+        dd = with_reliability(dd, "estimate", model=True)
         put("report_did", _key(dd.drop(columns="focus"), cid, rnd, "desa", dd["focus"].to_numpy()))
 
     # --- robustness and reliability (each village gets its kabupaten's context) ----------------------

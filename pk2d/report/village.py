@@ -15,11 +15,12 @@ from functools import cached_property
 import pandas as pd
 
 from .. import defaults
-from ..fmt import count, number, pct, period_text, signed, span
+from ..fmt import count, number, pct, period_text, signed
 from .display import Fragment, Table
 from .plan import PlanSections
-from .privacy import suppress_small
-from .sections import AnnexSections, Unit, fact_table, open_unit, summary_context
+from .privacy import hide, suppress_small
+from .sections import (WEAK, AnnexSections, Unit, add_flags, fact_table, flags_note, interval_text, open_unit,
+                       reliability_label, summary_context)
 
 GOOD, MEDIUM = 80.0, 60.0  #: indicator marks: share met >= 80 % baik, 60-<80 sedang, < 60 perlu perhatian
 
@@ -126,20 +127,32 @@ class VillageReport(PlanSections, AnnexSections):
         d = d[d["dimension"] != "indeks"]
         any_sample = not d["census"].all() if len(d) else False
         columns, values = [u.L("col_dimension")], [[u.dim_name(x) for x in u.catalogue.dimensions]]
+        per_role = []
         for label, role in self._roles():
             sub = d[d["role"] == role].set_index("dimension").reindex([x.id for x in u.catalogue.dimensions])
+            rel = sub["reliability"].tolist()
+            per_role.append((role, rel))
             columns.append(label)
             values.append([number(x, 2, self.lang) for x in sub["estimate"]])
             if any_sample:
                 columns.append(f"{u.L('ci95')} ({role})")
-                values.append([u.L("census_mark") if bool(c) else span(lo, hi, 2, self.lang)
-                               for lo, hi, c in zip(sub["ci_low"], sub["ci_high"], sub["census"])])
+                values.append([interval_text(lo, hi, c, n_psu=n, lang=self.lang) for lo, hi, c, n in
+                               zip(sub["ci_low"], sub["ci_high"], rel, sub["n_psu"])])
             columns.append(f"n ({role})")
             values.append([count(x, self.lang) for x in sub["n_applicable"]])
         note = u.L("all_census") if not any_sample else ""
         if int(u.facts["n_kec_villages"]) == 1:
             note = (note + " " + u.L("dim_alone")).strip()
-        return Table(pd.DataFrame(list(zip(*values)), columns=columns), note=note,
+        frame = pd.DataFrame(list(zip(*values)), columns=columns)
+        # one reliability column: the row's flag where the three areas agree, else each area's
+        rows = list(zip(*[rel for _, rel in per_role]))
+        labels = [reliability_label(r[0], self.lang) if len(set(r)) == 1 else
+                  ", ".join(f"{reliability_label(c, self.lang)} ({role})" for (role, _), c in zip(per_role, r))
+                  for r in rows]
+        frame, classes = add_flags(frame, [next((c for c in r if c in WEAK), r[0]) for r in rows], self.lang)
+        frame[u.L("reliability.column")] = labels
+        codes = [c for r in rows for c in r]
+        return Table(frame, note=flags_note(codes, self.lang, note=note), classes=classes,
                      numeric=tuple(columns[1:]), data=self.profile)
 
     @cached_property
@@ -159,27 +172,42 @@ class VillageReport(PlanSections, AnnexSections):
         u = self.unit
         ind = u.rows("report_indicators").set_index("indicator").reindex([i.id for i in u.catalogue.indicators])
         dims = {d.id: u.dim_name(d) for d in u.catalogue.dimensions}
+        flags = {f: ind[f].fillna(False).astype(bool).to_numpy() if f in ind else False
+                 for f in ("sensitive", "hidden", "hidden_n_app", "kab_hidden")}
         data = pd.DataFrame({"indicator": ind.index, "name": [u.ind_name(i) for i in u.catalogue.indicators],
                              "dimension": [dims[i.dimension] for i in u.catalogue.indicators],
                              "share": ind["share"].to_numpy(float), "ci_low": ind["ci_low"].to_numpy(float),
                              "ci_high": ind["ci_high"].to_numpy(float), "n_applicable": ind["n_applicable"].to_numpy(),
                              "families_not_met": ind["n_not_met"].to_numpy(), "kab_share": ind["kab_share"].to_numpy(float),
-                             "target": [i.target for i in u.catalogue.indicators]})
+                             "target": [i.target for i in u.catalogue.indicators],
+                             "reliability": ind["reliability"].to_numpy(object), "n_psu": ind["n_psu"].to_numpy(),
+                             **flags})
         lang = self.lang
+        cols = {k: u.L(f"col_{k}") for k in ("code", "indicator", "dimension", "share", "n_app", "not_met", "target",
+                                              "kab_share", "mark")}
         frame = pd.DataFrame({
-            u.L("col_code"): data["indicator"], u.L("col_indicator"): data["name"],
-            u.L("col_dimension"): data["dimension"], u.L("col_share"): [pct(x, 1, lang) for x in data["share"]],
-            **({u.L("ci95"): [span(a, b, 1, lang) for a, b in zip(data["ci_low"], data["ci_high"])]}
+            cols["code"]: data["indicator"], cols["indicator"]: data["name"],
+            cols["dimension"]: data["dimension"], cols["share"]: [pct(x, 1, lang) for x in data["share"]],
+            **({u.L("ci95"): [interval_text(a, b, c, n_psu=n, digits=1, lang=lang) for a, b, c, n in
+                              zip(data["ci_low"], data["ci_high"], data["reliability"], data["n_psu"])]}
                if not self.census else {}),
-            u.L("col_n_app"): [count(x, lang) for x in data["n_applicable"]],
-            u.L("col_not_met"): [count(x, lang) for x in data["families_not_met"]],
-            u.L("col_target"): [pct(x, 0, lang) for x in data["target"]],
-            u.L("col_kab_share"): [pct(x, 1, lang) for x in data["kab_share"]],
-            u.L("col_mark"): [mark(x, lang) for x in data["share"]]})
-        numeric = (u.L("col_share"), u.L("ci95"), u.L("col_n_app"), u.L("col_not_met"), u.L("col_target"),
-                   u.L("col_kab_share"))
-        return Table(frame, note=u.L("ind_note") + (" " + u.L("all_census") if self.census else ""),
-                     numeric=numeric, data=data, group=u.L("col_dimension"))
+            cols["n_app"]: [count(x, lang) for x in data["n_applicable"]],
+            cols["not_met"]: [count(x, lang) for x in data["families_not_met"]],
+            cols["target"]: [pct(x, 0, lang) for x in data["target"]],
+            cols["kab_share"]: [pct(x, 1, lang) for x in data["kab_share"]],
+            cols["mark"]: [mark(x, lang) for x in data["share"]]})
+        frame, classes = add_flags(frame, data["reliability"], lang)
+        # sensitive indicators: the count, and what it could be worked out from, where the run says so
+        frame = hide(frame, data["hidden"], [cols["share"], u.L("ci95"), cols["not_met"], cols["mark"],
+                                            u.L("reliability.column")], lang=lang)
+        frame = hide(frame, data["hidden_n_app"], [cols["n_app"]], lang=lang)
+        frame = hide(frame, data["kab_hidden"], [cols["kab_share"]], lang=lang)
+        numeric = (cols["share"], u.L("ci95"), cols["n_app"], cols["not_met"], cols["target"], cols["kab_share"])
+        note = u.L("ind_note") + (" " + u.L("all_census") if self.census else "")
+        if (data["hidden"] | data["hidden_n_app"] | data["kab_hidden"]).any():
+            note += " " + self.sensitive_note
+        return Table(frame, note=flags_note(data["reliability"], lang, note=note), classes=classes,
+                     numeric=numeric, data=data, group=cols["dimension"])
 
     # --- families ---------------------------------------------------------------------------------------
     @cached_property
@@ -225,17 +253,22 @@ class VillageReport(PlanSections, AnnexSections):
         data = pd.DataFrame({"rt": r["name"].astype(str).to_numpy(), "dusun": r["dusun"].astype(str).to_numpy(),
                              "n": r["n_families"].to_numpy(), "index": r["index"].to_numpy(float),
                              "category": [u.category_label(c) for c in r["category"]],
-                             "interval": [u.L("census_mark") if c else span(lo, hi, 2, lang)
-                                          for lo, hi, c in zip(r["ci_low"], r["ci_high"], r["census"])]})
-        sup = suppress_small(data, "n", ["index", "category", "interval"])
+                             "interval": [interval_text(lo, hi, c, n_psu=n, lang=lang) for lo, hi, c, n in
+                                          zip(r["ci_low"], r["ci_high"], r["reliability"], r["n_psu"])],
+                             "reliability": [reliability_label(c, lang) for c in r["reliability"]]})
+        sup = suppress_small(data, "n", ["index", "category", "interval", "reliability"], lang=lang)
         frame = pd.DataFrame({u.L("col_rt"): sup["rt"], u.L("col_dusun"): sup["dusun"],
                               u.L("col_n"): [x if isinstance(x, str) else count(x, lang) for x in sup["n"]],
                               u.L("col_index"): [x if isinstance(x, str) else number(x, 2, lang) for x in sup["index"]],
                               u.L("col_category"): sup["category"]})
         if not self.census:
             frame[u.L("ci95")] = sup["interval"]
-        return Table(frame, numeric=(u.L("col_n"), u.L("col_index"), u.L("ci95")),
-                     note=u.L("all_census") if self.census else "", data=sup)
+        frame[u.L("reliability.column")] = sup["reliability"]
+        codes = [None if isinstance(n, str) else c for c, n in zip(r["reliability"], sup["n"])]  # hidden RT: no flag
+        classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        classes[u.L("reliability.column")] = ["strong" if c in WEAK else "" for c in codes]
+        return Table(frame, numeric=(u.L("col_n"), u.L("col_index"), u.L("ci95")), classes=classes,
+                     note=flags_note(codes, lang, note=u.L("all_census") if self.census else ""), data=sup)
 
     # --- position among the kabupaten's villages ----------------------------------------------------------------
     @cached_property
@@ -259,11 +292,13 @@ class VillageReport(PlanSections, AnnexSections):
             u.L("col_village"): [f"{n} ◄" if s else str(n) for n, s in zip(p["name"], p["self"])],
             u.L("col_n"): [count(x, lang) for x in p["n_families"]],
             u.L("col_index"): [number(x, 2, lang) for x in p["index"]],
-            u.L("col_interval"): [span(a, b, 2, lang) for a, b in zip(p["ci_low"], p["ci_high"])],
+            u.L("col_interval"): [interval_text(a, b, c, lang=lang) for a, b, c in
+                                  zip(p["ci_low"], p["ci_high"], p["reliability"])],
             u.L("col_category"): [u.category_label(c) for c in p["category"]]})
-        return Table(frame, caption=u.L("pos_table", kec=str(u.facts["kecamatan_name"])),
+        frame, classes = add_flags(frame, p["reliability"], lang)
+        return Table(frame, caption=u.L("pos_table", kec=str(u.facts["kecamatan_name"])), classes=classes,
                      numeric=(u.L("col_rank"), u.L("col_rank_int"), u.L("col_n"), u.L("col_index"), u.L("col_interval")),
-                     data=p.reset_index(drop=True))
+                     note=flags_note(p["reliability"], lang, model=True), data=p.reset_index(drop=True))
 
     @cached_property
     def position_figure(self):
@@ -309,8 +344,11 @@ class VillageReport(PlanSections, AnnexSections):
             u.L("col_before", r=self.round): [number(x, 2, lang) for x in ch["after"]],
             f"n ({self.round})": [count(x, lang) for x in ch["n_after"]],
             u.L("col_change"): [signed(x, 2, lang) for x in ch["change"]],
-            u.L("ci95_model_cap"): [span(a, b, 2, lang, signs=True) for a, b in zip(ch["ci_low"], ch["ci_high"])]})
-        return Table(frame, numeric=tuple(c for c in frame.columns if c != u.L("col_component")),
+            u.L("ci95_model_cap"): [interval_text(a, b, c, lang=lang, signs=True)
+                                    for a, b, c in zip(ch["ci_low"], ch["ci_high"], ch["reliability"])]})
+        numeric = tuple(c for c in frame.columns if c != u.L("col_component"))
+        frame, classes = add_flags(frame, ch["reliability"], lang)
+        return Table(frame, numeric=numeric, classes=classes, note=flags_note(ch["reliability"], lang, model=True),
                      data=ch.reset_index(drop=True))
 
     @cached_property
@@ -326,9 +364,12 @@ class VillageReport(PlanSections, AnnexSections):
         rows = pd.DataFrame({u.L("col_dimension"): [u.dim_name(x) for x in u.catalogue.dimensions]})
         dims = d.set_index("component_id").reindex([x.id for x in u.catalogue.dimensions])
         rows["DiD"] = [signed(x, 2, lang) for x in dims["estimate"]]
-        rows[u.L("ci95_model_cap")] = [span(a, b, 2, lang, signs=True) for a, b in zip(dims["ci_low"], dims["ci_high"])]
+        rows[u.L("ci95_model_cap")] = [interval_text(a, b, c, lang=lang, signs=True) for a, b, c in
+                                       zip(dims["ci_low"], dims["ci_high"], dims["reliability"])]
         rows["n"] = [count(x, lang) for x in dims["n"]]
-        table = Table(rows, numeric=("DiD", u.L("ci95_model_cap"), "n"), data=d.reset_index(drop=True))
+        rows, classes = add_flags(rows, dims["reliability"], lang)
+        table = Table(rows, numeric=("DiD", u.L("ci95_model_cap"), "n"), classes=classes,
+                      note=flags_note(dims["reliability"], lang, model=True), data=d.reset_index(drop=True))
         return u.fragment("did", k=int(r["n_villages"]) - 1, est=signed(r["estimate"], 2, lang),
                           low=signed(r["ci_low"], 2, lang), high=signed(r["ci_high"], 2, lang),
                           n=count(r["n"], lang), c=count(r["n_clusters"], lang), before=int(r["before_round"]),

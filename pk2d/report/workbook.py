@@ -8,8 +8,10 @@ share, the rule that flagged it, families not meeting, families to reach the
 target, trend) with empty columns for the agency's actions, dates and status,
 and the families not meeting each indicator per RT, small counts suppressed
 (:func:`~pk2d.report.privacy.suppress_small`, secondary suppression within each
-indicator). Published: aggregates only, never a family id (those are in
-``pk2d interventions``, for the village team).
+indicator). Each share carries its reliability (``reliability.column``); the
+figures of sensitive indicators are hidden where the village report hides them
+(:mod:`pk2d.report.disclosure`). Published: aggregates only, never a family id
+(those are in ``pk2d interventions``, for the village team).
 
 Every number is read from the report (so from the run record), the same the
 village report shows; words come from the text catalogue (``agency_workbook``).
@@ -29,7 +31,7 @@ import pandas as pd
 from ..catalogue import agency_name
 from ..defaults import MIN_CELL
 from ..text import t
-from .privacy import suppress_small
+from .privacy import mark, suppress_small
 
 #: editable columns of each agency's indicator table (text keys ``agency_workbook.col_<name>``)
 ACTION_COLUMNS = ("action", "target_families", "person", "start", "end", "budget", "status", "notes")
@@ -95,6 +97,10 @@ class _Book:
     def T(self, key: str, **kw) -> str:  # noqa: N802
         return t(f"agency_workbook.{key}", self.lang, **kw)
 
+    @property
+    def hidden(self) -> str:
+        return mark(self.lang)
+
     # --- the summary sheet ------------------------------------------------------------------------
     def summary(self, ws) -> None:
         from openpyxl.styles import Font
@@ -111,7 +117,8 @@ class _Book:
         from .sections import estimate_text
 
         ws.append([self.T("index", name=u.catalogue.name(self.lang)),
-                   estimate_text(f["index"], f["ci_low"], f["ci_high"], bool(f["census"]), lang=self.lang)])
+                   estimate_text(f["index"], f["ci_low"], f["ci_high"], bool(f["census"]), lang=self.lang,
+                                 reliability=f.get("reliability"), n_psu=f.get("n_psu"))])
         ws.cell(ws.max_row, 1).font = Font(bold=True)
         ws.append([u.L("col_category"), r.category_label])
         ws.cell(ws.max_row, 1).font = Font(bold=True)
@@ -129,8 +136,10 @@ class _Book:
             start = ws.max_row + 1
             ws.append(head)
             for k, ((a, sheet), p) in enumerate(zip(self.agencies, self.plan.itertuples(index=False)), 1):
-                ws.append([k, agency_name(a, self.lang), sheet, str(p.indicators), int(p.to_target),
-                           int(p.families_affected)])
+                hidden = bool(p.hidden)  # its sums hold a hidden count of a sensitive indicator
+                ws.append([k, agency_name(a, self.lang), sheet, str(p.indicators),
+                           self.hidden if hidden else int(p.to_target),
+                           self.hidden if hidden else int(p.families_affected)])
                 ws.cell(ws.max_row, 3).hyperlink = f"#'{sheet}'!A1"
             _style_table(ws, start, len(head))
             ws.append([u.L("plan_note")])
@@ -156,16 +165,23 @@ class _Book:
         ws.append([])
         mine = self.problems[self.problems["agency"] == a]
         flag = {"target": u.L("flag_target"), "kabupaten": u.L("flag_kabupaten"), "target+kabupaten": u.L("flag_both")}
-        head = [u.L("col_priority"), u.L("col_code"), u.L("col_indicator"), self.T("col_share"), self.T("col_target"),
-                self.T("col_kab_share"), u.L("col_flag"), u.L("col_affected"), u.L("col_to_target"),
-                self.T("col_trend"), *[self.T(f"col_{c}") for c in ACTION_COLUMNS]]
+        head = [u.L("col_priority"), u.L("col_code"), u.L("col_indicator"), self.T("col_share"),
+                u.L("reliability.column"), self.T("col_target"), self.T("col_kab_share"), u.L("col_flag"),
+                u.L("col_affected"), u.L("col_to_target"), self.T("col_trend"), *[self.T(f"col_{c}") for c in ACTION_COLUMNS]]
         start = ws.max_row + 1
         ws.append(head)
+        from .sections import reliability_label
+
         for p in mine.itertuples(index=False):
             ind = self.inds.get(p.indicator)
-            ws.append([int(p.priority), str(p.indicator), u.ind_name(ind) if ind else str(p.indicator),
-                       _round(p.share, 1), _round(p.target, 0), _round(p.kab_share, 1), flag.get(p.rule, p.rule),
-                       int(p.families_affected), int(p.to_target), _round(p.trend, 1), *[None] * len(ACTION_COLUMNS)])
+            h = bool(p.hidden)  # a sensitive indicator's small count: hidden as in the village report
+            rel = self.r.reliability_of([p.indicator])[0]
+            ws.append([int(p.shown_priority), str(p.indicator), u.ind_name(ind) if ind else str(p.indicator),
+                       self.hidden if h else _round(p.share, 1), self.hidden if h else reliability_label(rel, lang),
+                       _round(p.target, 0), self.hidden if p.kab_hidden else _round(p.kab_share, 1),
+                       flag.get(p.rule, p.rule), self.hidden if h else int(p.families_affected),
+                       self.hidden if h else int(p.to_target), self.hidden if p.trend_hidden else _round(p.trend, 1),
+                       *[None] * len(ACTION_COLUMNS)])
         end = ws.max_row
         _style_table(ws, start, len(head), editable_from=len(head) - len(ACTION_COLUMNS) + 1)
         first_action = len(head) - len(ACTION_COLUMNS) + 1
@@ -187,10 +203,13 @@ class _Book:
                     ws[f"{col[c]}{rr}"].number_format = "DD/MM/YYYY"
                 ws[f"{col['budget']}{rr}"].number_format = "#,##0"
         ws.append([self.T("note_shares")])
+        ws.append([t("reliability.legend", lang)])
+        if mine["sensitive"].any():
+            ws.append([self.r.sensitive_note])
         ws.append([])
         self._per_rt(ws, mine)
         ws.freeze_panes = ws.cell(start + 1, 4)
-        _widths(ws, {"A": 10, "B": 8, "C": 46, "D": 12, "E": 10, "F": 12, "G": 18, "H": 14, "I": 14, "J": 10,
+        _widths(ws, {"A": 10, "B": 8, "C": 46, "D": 12, "E": 14, "F": 10, "G": 12, "H": 18, "I": 14, "J": 14, "K": 10,
                      **{col[c]: (40 if c in ("action", "notes") else 16) for c in ACTION_COLUMNS}})
 
     def _per_rt(self, ws, mine: pd.DataFrame) -> None:
@@ -205,12 +224,16 @@ class _Book:
             ws.append([u.L("none")])
             return
         order = list(mine["indicator"])
+        hidden = set(mine.loc[mine["hidden"], "indicator"])
         rts = rt.drop_duplicates("kode_rt").sort_values("kode_rt")[["kode_rt", "rt"]]
         cols = {}
         for ind in order:
             g = rts.merge(rt[rt["indicator"] == ind][["kode_rt", "n_not_met"]], on="kode_rt", how="left")
             g["n_not_met"] = g["n_not_met"].fillna(0).astype("int64")
-            cols[ind] = suppress_small(g, "n_not_met", [])["n_not_met"].to_list()
+            if ind in hidden:  # the village's count itself is hidden: so is every RT of it
+                cols[ind] = [self.hidden] * len(g)
+            else:
+                cols[ind] = suppress_small(g, "n_not_met", [], lang=self.lang)["n_not_met"].to_list()
         head = [u.L("col_rt"), *order]
         start = ws.max_row + 1
         ws.append(head)
