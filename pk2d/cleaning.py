@@ -435,7 +435,7 @@ def _drop_exact(df: pd.DataFrame, bad: dict, raw: pd.DataFrame, id_col: str):
     return df.loc[~dup], {c: m.loc[~dup] for c, m in bad.items()}, int(dup.sum())
 
 
-def _check_designs(families: pd.DataFrame, files: np.ndarray) -> None:
+def _check_designs(families: pd.DataFrame, files: np.ndarray, rows: np.ndarray | None = None) -> None:
     """A sample's design columns must describe one consistent design per round (checked once, here)."""
     from .design import DESIGN_COLUMNS, DesignError, design_from_scores
 
@@ -445,8 +445,9 @@ def _check_designs(families: pd.DataFrame, files: np.ndarray) -> None:
         frame = families.loc[mask]
         if not any(c in frame and frame[c].notna().any() for c in cols):
             continue
+        frame = frame.set_axis(rows[mask] if rows is not None else range(len(frame)))  # rows of the file
         try:
-            design_from_scores(frame.reset_index(drop=True), "sample")
+            design_from_scores(frame, "sample")
         except DesignError as err:
             names = ", ".join(sorted(set(files[mask])))
             raise InputFileError(names, f"round {int(rnd)}: {err.message}", column=err.column,
@@ -590,7 +591,8 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     if families.duplicated(["putaran", "id_keluarga"]).any():
         raise RuntimeError("pk2d bug: putaran + id_keluarga is not unique in the clean families table")
 
-    _check_designs(families, raw["keluarga"].loc[F.index, "_file"].astype("str").to_numpy())
+    _check_designs(families, raw["keluarga"].loc[F.index, "_file"].astype("str").to_numpy(),
+                   raw["keluarga"].loc[F.index, "_row"].to_numpy())
 
     accounting, per_file = {}, {}
     for t, kept, dups in (("keluarga", F.index, f_dup), ("anggota", M.index, m_dup)):

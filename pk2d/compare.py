@@ -113,6 +113,9 @@ def league_table(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, ro
         "rank_low": np.quantile(ranks, a, axis=0, method="lower").astype(int),
         "rank_high": np.quantile(ranks, 1 - a, axis=0, method="higher").astype(int),
     })
+    # a village whose SE cannot be estimated (one RT, one PSU) cannot be placed: every rank is possible
+    unknown = out["se"].isna() & out["index"].notna() & ~des.census
+    out.loc[unknown, "rank_low"], out.loc[unknown, "rank_high"] = 1, len(villages)
     codes = categorize(out["index"], cat.categories["area"])
     labels = {c.code: c for c in cat.categories["area"]}
     out["category"] = codes

@@ -15,7 +15,7 @@ coefficients beyond one: R's ``svyglm`` residual df), never the normal quantile:
 6-12 RTs; a contrast of one village against the rest takes the df of the smaller side
 (:func:`few_clusters`). Rank intervals come from a Rao-Wu rescaling bootstrap of the SAME clusters (in each
 stratum ``n_h - 1`` clusters drawn with replacement, weights times ``n_h / (n_h - 1)``), whose
-variance equals the linearised one the models use.
+variance equals the with-replacement linearised one of those clusters.
 
 >>> import pandas as pd
 >>> f = pd.DataFrame({"putaran": [1] * 4, "kode_desa": "d", "kode_rt": ["a", "a", "b", "c"],
@@ -81,12 +81,16 @@ def few_clusters(design: Design, coef: pd.Series, treated: np.ndarray, valid: np
     A contrast between a group and the rest rests on the clusters of the SMALLER side: with one
     desa lokus of 10 RTs against 130 other RTs, a cluster-robust SE behaves like an estimate from
     10 clusters, not 140. The degrees of freedom are ``min(design residual df, G_small - 1)``
-    with ``G_small`` the units of the deepest stage in the variance holding rows of the smaller
-    side (measured by simulation: ``benchmarks/coverage.py``).
+    with ``G_small`` the units holding rows of the smaller side at the first stage where both
+    sides hold two or more (measured by simulation: ``benchmarks/coverage.py``).
     """
-    st = design.stages[-1]  # the deepest stage that enters the variance (RTs in a census)
-    g1 = len(np.unique(st.unit[treated & valid]))
-    g0 = len(np.unique(st.unit[~treated & valid]))
+    # the first stage at which both sides hold at least two units (RTs in a census; in a sample
+    # with villages as PSUs, the RTs of the village): the clusters the contrast rests on
+    for st in design.stages:
+        g1 = len(np.unique(st.unit[treated & valid]))
+        g0 = len(np.unique(st.unit[~treated & valid]))
+        if min(g1, g0) >= 2:
+            break
     df = float(min(coef["df"], min(g1, g0) - 1))
     est, se = float(coef["estimate"]), float(coef["se"])
     if not df >= 1 or not np.isfinite(se):
@@ -101,13 +105,19 @@ def _clusters(design: Design, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     """Cluster and stratum of every row for the bootstrap: the units the variance rests on.
 
     Census: RT within village (the village is the stratum, so every village keeps its RTs).
-    Sample: the last stage of the design (SSU within PSU, or PSU within stratum).
+    Sample: the first stage whose units lie inside one village, two or more per village (the RTs
+    when villages are PSUs, the PSUs when they are RTs), resampled within stratum and village.
     """
+    village = pd.factorize(frame["kode_desa"])[0]
     if design.census or not is_sample(frame):
-        rt = pd.factorize(frame["kode_rt"])[0]
-        village = pd.factorize(frame["kode_desa"])[0]
-        return rt, village
-    st = design.stages[-1]
+        return pd.factorize(frame["kode_rt"])[0], village
+    # a sample: the first stage whose units lie within one village each, resampled within
+    # (stratum, village): the village is given, as in the conditional village estimates
+    for st in design.stages:
+        nested = (pd.Series(village).groupby(st.unit).nunique() == 1).all()
+        if nested and pd.Series(st.unit).groupby(village).nunique().min() >= 2:
+            return st.unit, pd.factorize(pd.MultiIndex.from_arrays([st.stratum, village]))[0]
+    st = design.stages[0]
     return st.unit, st.stratum
 
 

@@ -135,7 +135,7 @@ class Design:
         values = self.data[column]
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
-            raise DesignError(f"{role} column {column!r} has missing values (first at row {row + 2}).",
+            raise DesignError(f"{role} column {column!r} has missing values (first at row {self.data.index[row]!s}).",
                               column=column, fix="every row needs its design values, even rows with a "
                                                  "missing outcome")
         return pd.factorize(values, sort=True)[0].astype(np.int64)
@@ -170,8 +170,19 @@ class Design:
             # stratum at stage s: (given stratum, unit above); unit: (stratum if nested, unit above, id)
             stratum = pd.factorize(pd.MultiIndex.from_arrays([h_raw, prev_unit]) if s else h_raw,
                                    sort=True)[0]
-            key = [prev_unit, raw] if s else ([h_raw, raw] if self.nest else [raw])
+            if s:
+                key = [prev_unit, h_raw, raw] if self.nest else [prev_unit, raw]
+            else:
+                key = [h_raw, raw] if self.nest else [raw]
             unit = pd.factorize(pd.MultiIndex.from_arrays(key) if len(key) > 1 else key[0], sort=True)[0]
+            spans = pd.Series(stratum).groupby(unit).nunique()
+            if (spans > 1).any():
+                row = int(np.flatnonzero(unit == spans.index[spans > 1][0])[0])
+                label = col if col is not None else "(row)"
+                raise DesignError(f"a unit of {label!r} (stage {s + 1}, first at row {self.data.index[row]!s}) lies in more than one "
+                                  "stratum of its stage.", column=col, stage=s + 1,
+                                  fix="give units unique codes within their stratum (nest=True reads them so) or "
+                                      "correct the stratum of that unit")
             n_units = int(unit.max()) + 1
             n_strata = int(stratum.max()) + 1
             stratum_of_unit = np.zeros(n_units, dtype=np.int64)
@@ -241,7 +252,7 @@ class Design:
             if not np.isfinite(w).all() or (w < 0).any():
                 row = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
                 raise DesignError(f"weight column {weights!r} must be finite and >= 0 on every row "
-                                  f"(first bad value at row {row + 2}).", column=weights,
+                                  f"(first bad value at row {self.data.index[row]!s}).", column=weights,
                                   fix="give every row its sampling weight (inverse inclusion probability)")
             return w
         if self.columns["fpc"]:
@@ -320,19 +331,23 @@ class Design:
         if self.calibration:  # calibrated designs keep every row in every subset (as R does)
             present = sparse.csr_matrix(np.ones((self.n, k), dtype=bool))
         total = np.zeros((k, k)) if full else np.zeros(k)
-        cond = self._conditioning(present) if (self.conditional_domains and not full) else None
+        cond = self._conditioning(present) if self.conditional_domains else None
+        if cond is not None and full:  # a regression: every column has the same rows
+            cond = (np.full(k, cond[0][0]), [np.full(k, d[0]) for d in cond[1]])
         for s, st in enumerate(self.stages):
             X = st.U @ Z                                  # units x k
-            S1 = st.H @ X                                 # strata x k
-            S1 = S1.toarray() if sparse.issparse(S1) else np.asarray(S1)
+            S1 = st.H @ X                                 # strata x k (sparse when Z is)
             lonely = st.n_h == 1
             centre = np.where(lonely & (self.lonely_psu == "adjust"), 0.0, 1.0)
             scale = np.where(lonely, st.f_h, st.f_h * st.n_h / np.maximum(st.n_h - 1.0, 1.0))
             scale = np.where(st.f_h < 1e-7, 0.0, scale)   # self-representing stratum
             a = scale * st.pi_h                            # per stratum
-            pres_h = ((st.H @ (st.U @ present.astype(float))) > 0)
-            pres_h = pres_h.toarray() if sparse.issparse(pres_h) else np.asarray(pres_h)
             live_lonely = lonely & (st.f_h >= 1e-7)
+            average = self.lonely_psu == "average" and bool(live_lonely.any())
+            pres_h = None
+            if live_lonely.any() and self.lonely_psu in ("fail", "average"):  # which strata hold each column
+                pres_h = ((st.H @ (st.U @ present.astype(float))) > 0)
+                pres_h = pres_h.toarray() if sparse.issparse(pres_h) else np.asarray(pres_h)
             if live_lonely.any() and self.lonely_psu == "fail":
                 hit = np.flatnonzero(live_lonely[:, None] & pres_h)
                 if len(hit):
@@ -342,21 +357,33 @@ class Design:
                                       fix="merge the stratum with a similar one, or declare the design with "
                                           "lonely_psu='adjust', 'average', 'remove' or 'certainty'")
             if full:
+                S1 = S1.toarray() if sparse.issparse(S1) else np.asarray(S1)
                 Xd = X.toarray() if sparse.issparse(X) else np.asarray(X)
                 Xc = Xd - (centre / st.n_h)[st.stratum_of_unit, None] * S1[st.stratum_of_unit]
                 au = a[st.stratum_of_unit]
                 if self.lonely_psu == "average":
                     au = np.where(live_lonely[st.stratum_of_unit], 0.0, au)
                 v = Xc.T @ (Xc * au[:, None])
-                if self.lonely_psu == "average" and live_lonely.any():
+                if average:
                     v = v * self._average_factor(st, live_lonely, pres_h[:, :1])[0]
+                if cond is not None:
+                    depth, divisor = cond
+                    v = np.zeros_like(v) if s < depth[0] else v / divisor[min(s, len(divisor) - 1)][0]
+                total = total + v
+            elif sparse.issparse(X) and not average:  # sum_h a_h (S2_h - c_h S1_h^2 / n_h), kept sparse
+                S2 = st.H @ X.multiply(X)
+                v = np.asarray(S2.T @ a).ravel() - np.asarray(S1.multiply(S1).T @ (a * centre / st.n_h)).ravel()
+                if cond is not None:
+                    depth, divisor = cond
+                    v = np.where(s < depth, 0.0, v / divisor[min(s, len(divisor) - 1)])
                 total = total + v
             else:
+                S1 = S1.toarray() if sparse.issparse(S1) else np.asarray(S1)
                 X2 = X.multiply(X) if sparse.issparse(X) else np.asarray(X) ** 2
                 S2 = st.H @ X2
                 S2 = S2.toarray() if sparse.issparse(S2) else np.asarray(S2)
                 v_h = a[:, None] * (S2 - (centre / st.n_h)[:, None] * S1 ** 2)
-                if self.lonely_psu == "average" and live_lonely.any():
+                if average:
                     v_h = np.where(live_lonely[:, None], 0.0, v_h)
                     # per parent unit and column: strata present / strata with a variance
                     G = _indicator(st.parent_of_stratum, int(st.parent_of_stratum.max()) + 1)
@@ -367,7 +394,11 @@ class Design:
                         scaled = contrib * n_all / n_ok
                     # no stratum with a variance under a parent: undefined (NaN, as R's 0 * k / 0)
                     scaled = np.where(n_all == 0, 0.0, np.where(n_ok == 0, np.nan, scaled))
-                    total = total + scaled.sum(0)
+                    v = scaled.sum(0)
+                    if cond is not None:
+                        depth, divisor = cond
+                        v = np.where(s < depth, 0.0, v / divisor[min(s, len(divisor) - 1)])
+                    total = total + v
                 else:
                     v = v_h.sum(0)
                     if cond is not None:  # given the units that hold the whole domain
@@ -391,10 +422,9 @@ class Design:
         divisors = [np.ones(k)]
         running = np.ones(k)
         for st in self.stages:
-            pu = (st.U @ present.astype(float)) > 0
-            pu = pu.toarray() if sparse.issparse(pu) else np.asarray(pu)
-            one = still & (pu.sum(0) == 1)
-            unit = pu.argmax(0)
+            pu = self._units_of(st, present)
+            one = still & (np.asarray(pu.sum(0)).ravel() == 1)
+            unit = np.asarray(pu.argmax(axis=0)).ravel()
             frac = np.nan_to_num(st.frac_h[st.stratum_of_unit[unit]], nan=1.0)
             running = np.where(one, running * frac, running)
             depth = depth + one
@@ -416,7 +446,8 @@ class Design:
         for cal in self.calibration:
             if cal["kind"] == "linear":  # residuals of a weighted regression on the calibration model
                 A, sc = cal["A"], cal["scale"]
-                b = Z / sc[:, None]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    b = np.where(sc[:, None] != 0, Z / sc[:, None], 0.0)  # rows of weight 0 carry nothing
                 Z = (b - A @ np.linalg.lstsq(A, b, rcond=None)[0]) * sc[:, None]
             elif cal["kind"] == "poststratify":
                 g, psw, oldw = cal["codes"], cal["weights"], cal["old_weights"]
@@ -433,34 +464,49 @@ class Design:
                         Z = Z - psw[:, None] * means[g]
         return Z
 
+    @staticmethod
+    def _units_of(st: _Stage, present: sparse.spmatrix) -> sparse.csr_matrix:
+        """Units x columns, True where the unit holds rows of the column (kept sparse)."""
+        return (st.U @ present.astype(float) > 0).astype(float).tocsr()
+
     def domain_df(self, present: np.ndarray | sparse.spmatrix) -> np.ndarray:
         """Degrees of freedom per column of ``present`` (rows x k): units minus strata of the first
-        stage with at least two units holding rows of the column (R's ``degf`` of the subset)."""
+        stage with at least two units holding rows of the column beyond its strata. At the first
+        stage this is R's ``degf`` of the subset; pk2d goes down the stages when the first gives
+        less than 1 (a domain inside one PSU whose variance rests on the later stages)."""
         if not sparse.issparse(present):
             present = sparse.csr_matrix(present)
         k = present.shape[1]
         df = np.full(k, np.nan)
+        d0 = None
         for st in self.stages:
-            pu = np.asarray(((st.U @ present.astype(float)) > 0).toarray())
-            units = pu.sum(0)
-            strata = np.asarray(((st.H @ pu.astype(float)) > 0)).sum(0)
+            pu = self._units_of(st, present)
+            units = np.asarray(pu.sum(0)).ravel()
+            strata = np.asarray(((st.H @ pu) > 0).sum(0)).ravel()
             d = (units - strata).astype(float)
+            if d0 is None:
+                d0 = d
             take = np.isnan(df) & (d >= 1)
             df[take] = d[take]
             if not np.isnan(df).any():
                 break
-        first = self.stages[0]
-        pu = np.asarray(((first.U @ present.astype(float)) > 0).toarray())
-        d0 = pu.sum(0) - np.asarray(((first.H @ pu.astype(float)) > 0)).sum(0)
         return np.where(np.isnan(df), d0, df)
 
     def n_psu(self, present) -> np.ndarray:
         """First-stage units holding rows of each column of ``present``."""
         if not sparse.issparse(present):
             present = sparse.csr_matrix(present)
-        return np.asarray(((self.stages[0].U @ present.astype(float)) > 0).sum(0)).ravel()
+        return np.asarray(self._units_of(self.stages[0], present).sum(0)).ravel()
 
     # --- calibration ----------------------------------------------------------------------
+    @staticmethod
+    def _check_margin(column: str, pop: np.ndarray, sample: np.ndarray) -> None:
+        if not np.isfinite(pop).all() or (pop < 0).any():
+            raise DesignError(f"control totals of {column!r} must be numbers >= 0.", column=column)
+        if ((sample <= 0) & (pop > 0)).any():
+            raise DesignError(f"a category of {column!r} has a control total but no sampled weight.", column=column,
+                              fix="merge that category with another or drop it from the totals")
+
     def _margin_codes(self, column: str, population) -> tuple[np.ndarray, np.ndarray]:
         pop = pd.Series(population, dtype="float64")
         values = self.data[column]
@@ -492,6 +538,7 @@ class Design:
         """
         codes, pop = self._margin_codes(column, population)
         sample = np.bincount(codes, weights=self.weights, minlength=len(pop))
+        self._check_margin(column, pop, sample)
         new_w = self.weights * (pop / sample)[codes]
         cal = {"kind": "poststratify", "columns": [column], "population": {str(k): float(v) for k, v in
                                                                            pd.Series(population).items()},
@@ -507,6 +554,8 @@ class Design:
         """
         cols = list(margins)
         coded = [self._margin_codes(c, margins[c]) for c in cols]
+        for c, (codes, pop) in zip(cols, coded):
+            self._check_margin(c, pop, np.bincount(codes, weights=self.weights, minlength=len(pop)))
         cell = pd.factorize(pd.MultiIndex.from_arrays([c for c, _ in coded]), sort=True)[0]
         w = self.weights.copy()
         if epsilon < 1:  # as R: a relative tolerance, times the sum of the weights
@@ -566,11 +615,18 @@ class Design:
                               fix=f"give a population total for each of {names}")
         X = np.column_stack(cols)
         if np.isnan(X).any():
-            raise DesignError("calibration variables have missing values.")
-        pop = np.array([float(totals[n]) for n in names])
+            raise DesignError("calibration variables have missing values.", fix="fill them or calibrate on others")
+        try:
+            pop = np.array([float(totals[n]) for n in names])
+        except (TypeError, ValueError):
+            raise DesignError(f"calibration totals must be numbers: {dict(totals)}.") from None
         w = self.weights
         A = X * np.sqrt(w)[:, None]
-        g = 1 + X @ np.linalg.solve(A.T @ A, pop - X.T @ w)
+        try:
+            g = 1 + X @ np.linalg.solve(A.T @ A, pop - X.T @ w)
+        except np.linalg.LinAlgError:
+            raise DesignError(f"calibration variables {names} are collinear or constant in the sample.",
+                              fix="drop a variable or merge categories") from None
         new_w = w * g
         cal = {"kind": "linear", "columns": list(terms), "population": {n: float(totals[n]) for n in names},
                "A": A, "scale": g * np.sqrt(w)}
@@ -650,10 +706,15 @@ def design_from_scores(frame: pd.DataFrame, design: str = "auto", *, lonely_psu:
     if _has(frame, ssu) and not _has(frame, psu):
         raise DesignError("the family file has 'ssu' (second-stage units) but no 'psu'.", column=ssu,
                           fix="give the primary sampling unit of every family in 'psu'")
+    if _has(frame, pops[1]) and not _has(frame, ssu):
+        raise DesignError("the family file has 'populasi_ssu' but no 'ssu'.", column=pops[1],
+                          fix="give the second-stage unit of every family in 'ssu', or drop 'populasi_ssu' "
+                              "('populasi_keluarga' holds the families of the last unit)")
     ids: list = [c for c in (psu, ssu) if _has(frame, c)]
-    if ids and _has(frame, pops[len(ids)]):  # families sampled within the last unit: one more stage
+    fpc = [pop for unit, pop in zip((psu, ssu), pops[:2]) if unit in ids and _has(frame, pop)]
+    if ids and _has(frame, pops[2]):  # families sampled within the last unit: one more stage
         ids.append(None)
-    fpc = [c for c in pops[:max(len(ids), 1)] if _has(frame, c)]
+        fpc.append(pops[2])
     if fpc and len(fpc) != max(len(ids), 1):
         raise DesignError(f"the design has {max(len(ids), 1)} stage(s) but population sizes for {len(fpc)} "
                           f"({', '.join(fpc)}).", column=fpc[0],

@@ -134,7 +134,7 @@ def _mean_parts(design: Design, y: np.ndarray, g: np.ndarray, m: int):
         z = np.where(ok, w * (np.nan_to_num(y) - est[np.maximum(g, 0)]) / sw[np.maximum(g, 0)], 0.0)
     if design.census:
         return ok, n, sw, est, np.zeros(m), None
-    present = _sparse(np.ones(len(g)), g, ok, m)
+    present = _sparse(np.ones(len(g)), g, ok & (design.weights > 0), m)
     var = design.variance(_sparse(z, g, ok, m), present)
     return ok, n, sw, est, var, present
 
@@ -213,7 +213,7 @@ def total(design: Design, y: str, *, by=None, level: float = 0.95, deff: bool | 
     ok = ~np.isnan(yv) & (g >= 0)
     n = np.bincount(g[ok], minlength=m)
     est = np.bincount(g[ok], weights=w[ok] * yv[ok], minlength=m)
-    present = _sparse(np.ones(len(g)), g, ok, m)
+    present = _sparse(np.ones(len(g)), g, ok & (design.weights > 0), m)
     var = design.variance(_sparse(np.where(ok, w * np.nan_to_num(yv), 0.0), g, ok, m), present)
     est = np.where(n > 0, est, np.nan)
     extra = None
@@ -250,7 +250,7 @@ def ratio(design: Design, numerator: str, denominator: str, *, by=None, level: f
         est = np.bincount(g[ok], weights=w[ok] * yv[ok], minlength=m) / sx
         z = np.where(ok, w * (np.nan_to_num(yv) - est[gi] * np.nan_to_num(xv)) / sx[gi], 0.0)
     est = np.where(n > 0, est, np.nan)
-    present = _sparse(np.ones(len(g)), g, ok, m)
+    present = _sparse(np.ones(len(g)), g, ok & (design.weights > 0), m)
     var = design.variance(_sparse(z, g, ok, m), present)
     return _finish(design, keys, cols, n, est, var, present, level)
 
@@ -297,7 +297,7 @@ def proportion(design: Design, y: str, *, by=None, level: float = 0.95, method: 
             low = stats.beta.ppf(alpha / 2, n_eff * p, n_eff * (1 - p) + 1)
             high = stats.beta.ppf(1 - alpha / 2, n_eff * p + 1, n_eff * (1 - p))
     n = out["n"].to_numpy(float)
-    edge = ~design.census & ((p == 0) | (p == 1))
+    edge = (not design.census) & ((p == 0) | (p == 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         cp = 1 - ((1 - level) / 2) ** (1 / n)  # Clopper-Pearson bound for 0 of n (or n of n)
     low = np.where(edge, np.where(p == 0, 0.0, 1 - cp), low)
@@ -335,21 +335,23 @@ def quantile(design: Design, y: str, probs: Sequence[float] = (0.5,), *, by=None
     """
     if rule not in ("math", "school"):
         raise DesignError(f"quantile rule must be 'math' or 'school', got {rule!r}.")
+    probs = [probs] if np.isscalar(probs) else list(probs)
     _check_level(level)
     yv = _numeric(design, y, "outcome")
     g, keys, cols = _domains(design, by)
     m = len(keys)
     w = design.weights
     ok = ~np.isnan(yv) & (g >= 0)
+    order = np.flatnonzero(ok)[np.argsort(g[ok], kind="stable")]
+    cuts = np.flatnonzero(np.diff(g[order])) + 1
+    groups = {int(g[idx[0]]): idx for idx in np.split(order, cuts) if len(idx)}
     parts = []
     for p in probs:
         if not 0 <= p <= 1:
             raise DesignError(f"quantile probabilities must lie in [0, 1], got {p!r}.")
         q = np.full(m, np.nan)
-        for j in range(m):
-            rows = ok & (g == j)
-            if rows.any():
-                q[j] = _qrule(yv[rows], w[rows], p, rule)
+        for j, rows in groups.items():
+            q[j] = _qrule(yv[rows], w[rows], p, rule)
         below = np.where(ok, (yv <= q[np.maximum(g, 0)]).astype(float), np.nan)
         ind = design.data.assign(**{"__below": below})
         cdf = mean(design._replace(data=ind), "__below", by=by, level=level)
@@ -357,11 +359,10 @@ def quantile(design: Design, y: str, probs: Sequence[float] = (0.5,), *, by=None
         p_hat, se_p = cdf["estimate"].to_numpy(), np.nan_to_num(cdf["se"].to_numpy())
         lo_p, hi_p = p_hat - t * se_p, p_hat + t * se_p
         low, high = np.full(m, np.nan), np.full(m, np.nan)
-        for j in range(m):
-            rows = ok & (g == j)
-            if rows.any() and np.isfinite(lo_p[j]) and lo_p[j] >= 0:
+        for j, rows in groups.items():
+            if np.isfinite(lo_p[j]) and lo_p[j] >= 0:
                 low[j] = _qrule(yv[rows], w[rows], lo_p[j], rule)
-            if rows.any() and np.isfinite(hi_p[j]) and hi_p[j] <= 1:
+            if np.isfinite(hi_p[j]) and hi_p[j] <= 1:
                 high[j] = _qrule(yv[rows], w[rows], hi_p[j], rule)
         out = cdf[cols + ["n", "df", "n_psu", "census"]].copy()
         out.insert(len(cols), "quantile", p)
@@ -402,9 +403,10 @@ def regress(design: Design, y: str, x: Sequence[str], *, level: float = 0.95,
     beta = Ainv @ (X.T @ (w * Y))
     resid = np.where(ok, Y - X @ beta, 0.0)
     Z = (X * (w * resid)[:, None]) @ Ainv
-    V = design.variance(Z, present=np.repeat(ok[:, None], len(beta), 1), full=True)
+    inset = ok & (design.weights > 0)
+    V = design.variance(Z, present=np.repeat(inset[:, None], len(beta), 1), full=True)
     se = np.sqrt(np.clip(np.diag(V), 0, None))
-    df = float(design.domain_df(ok[:, None])[0]) + 1 - len(beta)
+    df = float(design.domain_df(inset[:, None])[0]) + 1 - len(beta)
     t = _tq(level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         tval = beta / se

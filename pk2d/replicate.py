@@ -47,8 +47,15 @@ class ReplicateDesign:
             raise DesignError(f"replicate type must be one of {REPLICATE_TYPES}, got {type!r}.")
         self.data = data
         self.n = len(data)
-        self.weights = (data[weights].to_numpy(float) if isinstance(weights, str)
-                        else np.asarray(weights, dtype=float))
+        if isinstance(weights, str) and weights not in data.columns:
+            raise DesignError(f"weight column {weights!r} not found.", column=weights)
+        try:
+            self.weights = (data[weights].to_numpy(float) if isinstance(weights, str)
+                            else np.asarray(weights, dtype=float))
+        except (TypeError, ValueError):
+            raise DesignError(f"weights {weights!r} must be numeric.", column=str(weights)) from None
+        if self.weights.shape != (self.n,) or not np.isfinite(self.weights).all() or (self.weights < 0).any():
+            raise DesignError("full-sample weights must be finite and >= 0, one per row.")
         if isinstance(repweights, np.ndarray):
             R = np.asarray(repweights, dtype=float)
             self.repweight_columns = None
@@ -95,6 +102,11 @@ class ReplicateDesign:
 
     def _ratio(self, y: np.ndarray, x: np.ndarray | None, by, level: float, kind: str) -> pd.DataFrame:
         cols = _by_list(by)
+        if not 0 < level < 1:
+            raise DesignError(f"level must be strictly between 0 and 1, got {level!r}.")
+        missing = [c for c in cols if c not in self.data.columns]
+        if missing:
+            raise DesignError(f"domain column(s) {missing} not found.", column=missing[0])
         if cols:
             groups = self.data.groupby(cols, sort=True, dropna=True, observed=True)
             g = groups.ngroup().fillna(-1).to_numpy(np.int64)
@@ -129,7 +141,9 @@ class ReplicateDesign:
     def _col(self, name: str) -> np.ndarray:
         if name not in self.data.columns:
             raise DesignError(f"column {name!r} not found.", column=name)
-        return pd.to_numeric(self.data[name]).to_numpy(dtype=float, na_value=np.nan)
+        if not pd.api.types.is_numeric_dtype(self.data[name].dtype):
+            raise DesignError(f"column {name!r} must be numeric, not {self.data[name].dtype}.", column=name)
+        return self.data[name].to_numpy(dtype=float, na_value=np.nan)
 
     def mean(self, y: str, *, by=None, level: float = 0.95) -> pd.DataFrame:
         return self._ratio(self._col(y), None, by, level, "mean")
@@ -147,13 +161,19 @@ def _first_stage(design: Design):
 
 
 def from_design(design: Design, kind: str = "JKn", *, replicates: int = 50, seed: int = 1) -> ReplicateDesign:
-    """Replicate weights built from a design's first stage (R's ``as.svrepdesign``)."""
+    """Replicate weights built from a design's first stage: JK1 and JKn as R's ``as.svrepdesign``
+    (same weights, scale and rscales, with fpc); ``bootstrap`` is the Rao-Wu rescaling bootstrap
+    (R's ``subbootweights``, not ``as.svrepdesign``'s Canty-Davison default), without fpc."""
     if design.calibration:
         raise DesignError("replicate weights of a calibrated design are not supported; build the replicates "
                           "first, then calibrate each replicate, or use the linearised design.")
     unit, h_of_unit, n_h, f_h = _first_stage(design)
     n_units = len(h_of_unit)
     w = design.weights
+    if n_units < 2:
+        raise DesignError("replicate weights need at least two PSUs.")
+    if kind == "bootstrap" and replicates < 2:
+        raise DesignError(f"the bootstrap needs at least 2 replicates, got {replicates}.")
     if kind == "JK1":
         if len(n_h) > 1:
             raise DesignError("JK1 is for unstratified designs.", fix="use kind='JKn' for a stratified design")

@@ -135,3 +135,12 @@ def test_league_table_leaves_out_a_family_without_index():
 
 def test_ties_share_the_best_rank():
     assert compare.rank_desc(np.array([[5.0, 5.0, 3.0]])).tolist() == [[1, 1, 3]]
+
+
+def test_a_village_with_one_rt_gets_no_rank_certainty():
+    s = make_scores({A: {}, B: {}, C: {}}, seed=9, n=60)
+    s.loc[s["kode_desa"] == A, "kode_rt"] = A + ".001"  # all of A's families in one RT
+    t = compare.league_table(s, n_boot=100).set_index("code")
+    assert np.isnan(t.loc[A, "se"]) and np.isnan(t.loc[A, "ci_low"]) and t.loc[A, "reliability"] == "no_se"
+    assert (t.loc[A, "rank_low"], t.loc[A, "rank_high"]) == (1, 3)
+    assert t.loc[B, "se"] > 0

@@ -188,3 +188,50 @@ def test_conditional_domains_give_the_within_village_variance():
     # a domain across villages is not conditioned: both agree
     assert Design(d, **kw, conditional_domains=True).mean("y").se[0] == pytest.approx(
         Design(d, **kw).mean("y").se[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("rule, se_mean, se_total", [("adjust", 0.39840358602, 1341.43218704090),
+                                                     ("average", 0.397487095289, 1328.47653992),
+                                                     ("remove", 0.397459080838, 1328.44114301)])
+def test_strata_per_stage_match_r(rule, se_mean, se_total):
+    # strata at both stages, SSU codes repeated across stage-2 strata (R reads them within their
+    # stratum with nest = TRUE); numbers from tests/fixtures/survey/strata_per_stage.R
+    d = pd.read_csv(FIX / "strata_per_stage.csv")
+    des = Design(d, ids=["psu", "ssu"], strata=["h1", "h2"], fpc=["N1", "N2"], weights="w", lonely_psu=rule)
+    assert des.mean("y").estimate[0] == pytest.approx(14.76293041435, rel=1e-10)
+    assert des.mean("y").se[0] == pytest.approx(se_mean, rel=1e-9)
+    assert des.total("y").se[0] == pytest.approx(se_total, rel=1e-9)
+
+
+def test_family_stage_column_is_read_as_the_last_stage():
+    f = pd.DataFrame({"bobot": 6.0, "strata": ["k", "k", "k", "k"], "psu": ["d1", "d1", "d2", "d2"],
+                      "populasi_psu": 5.0, "populasi_keluarga": 12.0, "indeks": [60.0, 70.0, 65.0, 75.0]})
+    des = design_from_scores(f)
+    assert len(des.stages) == 2 and des.columns["fpc"] == ["populasi_psu", "populasi_keluarga"]
+    with pytest.raises(DesignError, match="'populasi_ssu' but no 'ssu'"):
+        design_from_scores(f.rename(columns={"populasi_keluarga": "populasi_ssu"}))
+
+
+def test_sample_comparisons_rest_on_the_rts_of_a_village_psu():
+    # villages are PSUs (3 of 6 per stratum), RTs then families sampled within: a focus village's
+    # contrast has its own RTs - 1 degrees of freedom, and the bootstrap resamples RTs within villages
+    from pk2d.compare_design import cluster_bootstrap_means, design_diff, model_design
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for h in range(4):
+        for v in range(3):
+            for r in range(3):
+                for _ in range(6):
+                    rows.append({"strata": f"k{h}", "psu": f"k{h}v{v}", "ssu": f"k{h}v{v}r{r}", "kode_desa": f"k{h}v{v}",
+                                 "kode_rt": f"k{h}v{v}r{r}", "putaran": 1, "populasi_psu": 6.0, "populasi_ssu": 5.0,
+                                 "populasi_keluarga": 20.0, "indeks": 60 + 3 * v + rng.normal(0, 5)})
+    f = pd.DataFrame(rows)
+    f["bobot"] = 2.0 * 5 / 3 * 20 / 6
+    des = model_design(f)
+    y = f["indeks"].to_numpy()
+    r = design_diff(des, y, (f["kode_desa"] == "k0v0").to_numpy(float))
+    assert r["df"] == 2  # 3 RTs of the focus village - 1
+    g = pd.factorize(f["kode_desa"])[0]
+    reps = cluster_bootstrap_means(des, f, y, g, n_boot=400, seed=1)
+    assert np.isfinite(reps).all() and (reps.std(0) > 0).all()
