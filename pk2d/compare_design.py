@@ -81,16 +81,14 @@ def few_clusters(design: Design, coef: pd.Series, treated: np.ndarray, valid: np
     A contrast between a group and the rest rests on the clusters of the SMALLER side: with one
     desa lokus of 10 RTs against 130 other RTs, a cluster-robust SE behaves like an estimate from
     10 clusters, not 140. The degrees of freedom are ``min(design residual df, G_small - 1)``
-    with ``G_small`` the units holding rows of the smaller side at the first stage where both
-    sides hold two or more (measured by simulation: ``benchmarks/coverage.py``).
+    with ``G_small`` the units of the smaller side at the village stage (:func:`_village_stage`: RTs
+    in a census and when villages are PSUs) (measured by simulation: ``benchmarks/coverage.py``).
     """
-    # the first stage at which both sides hold at least two units (RTs in a census; in a sample
-    # with villages as PSUs, the RTs of the village): the clusters the contrast rests on
-    for st in design.stages:
-        g1 = len(np.unique(st.unit[treated & valid]))
-        g0 = len(np.unique(st.unit[~treated & valid]))
-        if min(g1, g0) >= 2:
-            break
+    # the clusters the contrast rests on: the village stage of the bootstrap (RTs in a census; in
+    # a sample with villages as PSUs, the RTs of the village)
+    st = design.stages[_village_stage(design)]
+    g1 = len(np.unique(st.unit[treated & valid]))
+    g0 = len(np.unique(st.unit[~treated & valid]))
     df = float(min(coef["df"], min(g1, g0) - 1))
     est, se = float(coef["estimate"]), float(coef["se"])
     if not df >= 1 or not np.isfinite(se):
@@ -111,14 +109,30 @@ def _clusters(design: Design, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     village = pd.factorize(frame["kode_desa"])[0]
     if design.census or not is_sample(frame):
         return pd.factorize(frame["kode_rt"])[0], village
-    # a sample: the first stage whose units lie within one village each, resampled within
-    # (stratum, village): the village is given, as in the conditional village estimates
-    for st in design.stages:
-        nested = (pd.Series(village).groupby(st.unit).nunique() == 1).all()
-        if nested and pd.Series(st.unit).groupby(village).nunique().min() >= 2:
-            return st.unit, pd.factorize(pd.MultiIndex.from_arrays([st.stratum, village]))[0]
-    st = design.stages[0]
-    return st.unit, st.stratum
+    # a sample: the village stage, resampled within (stratum, village): the village is given, as
+    # in the conditional village estimates
+    st = design.stages[_village_stage(design)]
+    return st.unit, pd.factorize(pd.MultiIndex.from_arrays([st.stratum, village]))[0]
+
+
+def _village_stage(design: Design) -> int:
+    """The first stage whose units lie inside one village each, two or more per village and round
+    (0 when the data name no villages or no stage qualifies)."""
+    cached = design.__dict__.get("_village_stage")
+    if cached is not None:
+        return cached
+    stage = 0
+    if "kode_desa" in design.data.columns:
+        # a village within one round (several rounds of a sample are separate samples)
+        keys = [design.data["kode_desa"]] + ([design.data["putaran"]] if "putaran" in design.data.columns else [])
+        village = pd.factorize(pd.MultiIndex.from_arrays(keys) if len(keys) > 1 else keys[0])[0]
+        for s, st in enumerate(design.stages):
+            nested = (pd.Series(village).groupby(st.unit).nunique() == 1).all()
+            if nested and pd.Series(st.unit).groupby(village).nunique().min() >= 2:
+                stage = s
+                break
+    design.__dict__["_village_stage"] = stage  # same rows, same answer (with_data keeps it)
+    return stage
 
 
 def cluster_bootstrap_means(design: Design, frame: pd.DataFrame, y: np.ndarray, group: np.ndarray, *,

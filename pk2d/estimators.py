@@ -68,6 +68,15 @@ def _domains(design: Design, by) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
     return g, keys, cols
 
 
+def _setup(design: Design, y: str, by, level: float):
+    """What every one-outcome estimator starts from: values, domains and the rows with a value."""
+    _check_level(level)
+    yv = _numeric(design, y, "outcome")
+    g, keys, cols = _domains(design, by)
+    ok = ~np.isnan(yv) & (g >= 0)
+    return yv, g, keys, cols, len(keys), design.weights, ok
+
+
 def _sparse(values: np.ndarray, g: np.ndarray, ok: np.ndarray, m: int) -> sparse.csc_matrix:
     rows = np.flatnonzero(ok)
     return sparse.csc_matrix((values[rows], (rows, g[rows])), shape=(len(g), m))
@@ -205,12 +214,7 @@ def total(design: Design, y: str, *, by=None, level: float = 0.95, deff: bool | 
     >>> total(Design(d, weights="w"), "y")[["estimate", "se"]].round(4).to_dict("records")
     [{'estimate': 24.0, 'se': 8.641}]
     """
-    _check_level(level)
-    yv = _numeric(design, y, "outcome")
-    g, keys, cols = _domains(design, by)
-    m = len(keys)
-    w = design.weights
-    ok = ~np.isnan(yv) & (g >= 0)
+    yv, g, keys, cols, m, w, ok = _setup(design, y, by, level)
     n = np.bincount(g[ok], minlength=m)
     est = np.bincount(g[ok], weights=w[ok] * yv[ok], minlength=m)
     present = _sparse(np.ones(len(g)), g, ok & (design.weights > 0), m)
@@ -336,12 +340,7 @@ def quantile(design: Design, y: str, probs: Sequence[float] = (0.5,), *, by=None
     if rule not in ("math", "school"):
         raise DesignError(f"quantile rule must be 'math' or 'school', got {rule!r}.")
     probs = [probs] if np.isscalar(probs) else list(probs)
-    _check_level(level)
-    yv = _numeric(design, y, "outcome")
-    g, keys, cols = _domains(design, by)
-    m = len(keys)
-    w = design.weights
-    ok = ~np.isnan(yv) & (g >= 0)
+    yv, g, keys, cols, m, w, ok = _setup(design, y, by, level)
     order = np.flatnonzero(ok)[np.argsort(g[ok], kind="stable")]
     cuts = np.flatnonzero(np.diff(g[order])) + 1
     groups = {int(g[idx[0]]): idx for idx in np.split(order, cuts) if len(idx)}
