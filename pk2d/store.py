@@ -67,7 +67,7 @@ STAGE_CODE = {
 }
 #: shared by every stage (their change makes every stage out of date); the survey design engine is
 #: used by clean (design checks), index (estimates) and compare (models)
-COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py", "design.py", "estimators.py",
+COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py", "design.py", "calibration.py", "estimators.py",
                "reliability.py")
 #: code no stage result depends on: how things are shown (keyed by the report renderer, not by the run),
 #: the synthetic generators and library extras (replicate designs)
