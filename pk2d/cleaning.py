@@ -28,13 +28,11 @@ import pandera.pandas as pa
 from . import io as pio
 from . import paths, rawio
 from .errors import InputFileError
+from .parse import (DTYPES, NUMBER_TYPES, PARSERS, TYPE_WORDS, _key, check_columns, file_conventions,  # noqa: F401
+                    parse_code,
+                    parse_date, parse_id16, parse_int, parse_number, parse_rt, parse_text, parse_yesno)
 
-CLEAN_VERSION = "1.0"
-DTYPES = {"str": "str", "int": "Int64", "float": "float64", "date": "datetime64[ns]", "yesno": "boolean",
-          "code": "str", "region": "str", "id16": "str", "rt": "Int64"}
-TYPE_WORDS = {"int": "bilangan bulat [whole number]", "float": "angka [number]", "rt": "nomor RT [RT number]",
-              "date": "tanggal [date]", "yesno": "ya/tidak [yes/no]", "code": "kode [code]",
-              "region": "kode wilayah Kemendagri [region code]", "id16": "nomor 16 digit [16-digit number]"}
+CLEAN_VERSION = "1.1"
 FAMILY_FRONT = ["id_keluarga", "putaran", "tahun", "kode_provinsi", "nama_provinsi", "kode_kabupaten",
                 "nama_kabupaten", "kode_kecamatan", "nama_kecamatan", "kode_desa", "nama_desa", "dusun", "rt",
                 "kode_rt", "jenis_kelamin_kepala", "tanggal_wawancara", "bobot", "strata", "psu", "ssu", "populasi_psu",
@@ -46,138 +44,19 @@ REJECT_COLUMNS = ["table", "file", "row", "column", "rule", "message"]
 log = logging.getLogger(__name__)
 
 
-# ------------------------------------------------------------ normalisers ---
-# Each parser is vectorised (pandas string ops, RE2-friendly patterns so the pyarrow
-# kernels run) and, except for the high-cardinality id16, applied to distinct values only.
-def _key(s: pd.Series) -> pd.Series:
-    """Matching key of a spelling: lower case, "_" as a space, single spaces."""
-    return s.str.lower().str.replace(r"[ \t_]+", " ", regex=True)
+# ------------------------------------------------------------ normalising ---
+def normalise(raw: pd.DataFrame, table: str) -> tuple[pd.DataFrame, dict[str, pd.Series], dict]:
+    """Typed frame of ``raw`` (columns absent from the file become all-missing); per column, the
+    mask of cells that held a value the parser did not understand; and per file the conventions
+    (:func:`pk2d.parse.file_conventions`) its numbers and dates were read with.
 
+    Raises :class:`~pk2d.errors.InputFileError` for a file that cannot be read right value by value
+    (:func:`pk2d.parse.check_columns`).
 
-@rawio.on_uniques
-def parse_yesno(s: pd.Series, spec=None) -> pd.Series:
-    """Contract yes/no spellings (any case) -> nullable boolean; anything else -> NA.
-
-    >>> parse_yesno(pd.Series(["Ya", "TIDAK", "y", "0", "mungkin"])).tolist()
-    [True, False, True, False, <NA>]
+    >>> typed, bad, conv = normalise(rawio.read_table("x_anggota.csv", "anggota").data, "anggota")  # doctest: +SKIP
     """
-    c = rawio.load_contract()
-    table = {str(v): True for v in c["yes_values"]} | {str(v): False for v in c["no_values"]}
-    return _key(s).map(table).astype("boolean")
-
-
-@rawio.on_uniques
-def parse_code(s: pd.Series, spec: dict) -> pd.Series:
-    """Spellings of a code column -> canonical code ("Laki-laki" -> "L"); also the canonical
-    value itself, leading zeros ("01") and numbered labels ("1. Kepala Keluarga").
-
-    >>> parse_code(pd.Series(["Laki-laki", "P", "2", "x"]), {"codes": {"L": ["laki-laki", "1"], "P": ["2"]}}).tolist()
-    ['L', 'P', 'P', nan]
-    """
-    table = {" ".join(str(v).lower().replace("_", " ").split()): str(canon)
-             for canon, spelled in spec["codes"].items() for v in [canon, *spelled]}
-    k = _key(s)
-    out = k.map(table)
-    for alt in (k.str.replace(r"^0+([0-9])", r"\1", regex=True), k.str.replace(r"^[0-9]+ ?[.)] ?", "", regex=True)):
-        out = out.fillna(alt.map(table))
-    return out.astype("str")
-
-
-_NUMBER_FORMS = [  # (pattern, replace dots by, replace commas by): decided per value, first match wins
-    (r"[+-]?[0-9]+", None, None),
-    (r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+", "", None),                          # 1.500.000 -> 1500000
-    (r"[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+),[0-9]+", "", "."),         # 1.234,5 / 12,5
-    (r"[+-]?[0-9]*\.[0-9]+(?:[eE][+-]?[0-9]+)?|[+-]?[0-9]+[eE][+-]?[0-9]+", None, None),  # 12.5, 1.5E+06
-    (r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?", None, ""),               # 1,500,000 / 1,234.5
-]
-
-
-@rawio.on_uniques
-def parse_number(s: pd.Series, spec=None) -> pd.Series:
-    """Numbers written the Indonesian or the English way -> float64 (NaN if not a number).
-    A single comma is a decimal comma; dots in groups of three separate thousands.
-
-    >>> parse_number(pd.Series(["1.500.000", "12,5", "1.234,5", "12.5", "Rp 2.000"])).tolist()
-    [1500000.0, 12.5, 1234.5, 12.5, 2000.0]
-    """
-    t = s.str.replace(r"^[Rr][Pp]\.?|[ \t]|m2$|m²$", "", regex=True)
-    clean = pd.Series(pd.NA, index=s.index, dtype="str")
-    for pattern, dots, commas in _NUMBER_FORMS:
-        m = t.str.fullmatch(pattern).fillna(False).astype(bool) & clean.isna()
-        v = t[m]
-        v = v if dots is None else v.str.replace(".", dots, regex=False)
-        clean[m] = v if commas is None else v.str.replace(",", commas, regex=False)
-    return pd.to_numeric(clean, errors="coerce").astype("float64")
-
-
-def parse_int(s: pd.Series, spec=None) -> pd.Series:
-    """Whole numbers -> Int64 ("12" and "12,0" ok; "12,5" -> NA).
-
-    >>> parse_int(pd.Series(["12", "12,0", "12,5"])).tolist()
-    [12, 12, <NA>]
-    """
-    x = parse_number(s)
-    return x.where((x == np.floor(x)) & (x.abs() < 1e15)).astype("Int64")
-
-
-@rawio.on_uniques
-def parse_date(s: pd.Series, spec=None) -> pd.Series:
-    """YYYY-MM-DD, DD/MM/YYYY, DD-MM-YYYY (any of - / . as separator, an optional time after)
-    and 5-digit Excel serial numbers -> datetime64.
-
-    >>> parse_date(pd.Series(["2024-06-14", "14/06/2024", "45457"])).dt.strftime("%Y-%m-%d").tolist()
-    ['2024-06-14', '2024-06-14', '2024-06-14']
-    """
-    time = r"(?:[ T][0-9:.]*)?$"
-    iso = s.str.extract(r"^(?P<year>[0-9]{4})[-/.](?P<month>[0-9]{1,2})[-/.](?P<day>[0-9]{1,2})" + time)
-    dmy = s.str.extract(r"^(?P<day>[0-9]{1,2})[-/.](?P<month>[0-9]{1,2})[-/.](?P<year>[0-9]{4})" + time)
-    out = pd.to_datetime(iso.combine_first(dmy)[["year", "month", "day"]].apply(pd.to_numeric), errors="coerce")
-    serial = pd.to_numeric(s.where(s.str.fullmatch(r"[0-9]{5}(?:\.0+)?").fillna(False).astype(bool)), errors="coerce")
-    return out.fillna(pd.Timestamp("1899-12-30") + pd.to_timedelta(serial, unit="D")).astype("datetime64[ns]")
-
-
-@rawio.on_uniques
-def parse_rt(s: pd.Series, spec=None) -> pd.Series:
-    """RT number: "1", "001", "RT 01", "RT.001/RW.002" -> 1.
-
-    >>> parse_rt(pd.Series(["001", "RT 01", "RT.001/RW.002", "satu"])).tolist()
-    [1, 1, 1, <NA>]
-    """
-    m = s.str.extract(r"^(?:[Rr][Tt])?[ .:]*0*(?P<rt>[0-9]{1,3})(?: ?/ ?(?:[Rr][Ww])?[ .:]*[0-9]{1,3})?$")["rt"]
-    return pd.to_numeric(m, errors="coerce").astype("Int64")
-
-
-def parse_id16(s: pd.Series, spec=None) -> pd.Series:
-    """16-digit NIK / No. KK; spaces, dashes, a leading apostrophe and a trailing ".0" are removed.
-
-    >>> got = parse_id16(pd.Series(["'6302 0601 0124 0001", "6.30206E+15"]))
-    >>> got.str.len().tolist()[0], got.isna().tolist()
-    (16.0, [False, True])
-    """
-    s = s.astype("str")
-    ok = (s.str.len() == 16) & s.str.isdigit().fillna(False).astype(bool)
-    if ok.all():
-        return s
-    fixed = s[~ok].str.replace(r"\.0+$", "", regex=True).str.replace(r"[ \t'-]", "", regex=True)
-    return s.where(ok, fixed.where(fixed.str.fullmatch(r"[0-9]{16}").fillna(False).astype(bool)))
-
-
-@rawio.on_uniques
-def parse_text(s: pd.Series, spec=None) -> pd.Series:
-    return s.str.replace(r"[ \t]+", " ", regex=True)
-
-
-PARSERS = {"str": parse_text, "int": parse_int, "float": parse_number, "date": parse_date, "yesno": parse_yesno,
-           "code": parse_code, "rt": parse_rt, "id16": parse_id16,
-           "region": lambda s, c: rawio.normalise_region(s, c["level"])}
-
-
-def normalise(raw: pd.DataFrame, table: str) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-    """Typed frame of ``raw`` (columns absent from the file become all-missing) and, per
-    column, the mask of cells that held a value the parser did not understand.
-
-    >>> typed, bad = normalise(rawio.read_table("x_anggota.csv", "anggota").data, "anggota")  # doctest: +SKIP
-    """
+    conv = file_conventions(raw, table)
+    files = raw["_file"].astype("str") if len(conv) > 1 else None
     out, bad = {c: raw[c] for c in raw.columns if c.startswith("_")}, {}
     for col in rawio.columns(table):
         name, kind = col["name"], col["type"]
@@ -185,11 +64,22 @@ def normalise(raw: pd.DataFrame, table: str) -> tuple[pd.DataFrame, dict[str, pd
             out[name] = pd.Series(None, index=raw.index, dtype=object).astype(DTYPES[kind])
             continue
         parser = (lambda s, c: s) if kind == "str" and col.get("personal") else PARSERS[kind]  # dropped later
-        out[name] = parser(raw[name], col).astype(DTYPES[kind])
+        option = "decimal" if kind in NUMBER_TYPES else "dates" if kind == "date" else None
+        if option is None:
+            out[name] = parser(raw[name], col).astype(DTYPES[kind])
+        else:
+            word = {"decimal": "decimal", "dates": "order"}[option]
+            ways = {}
+            for f, c in conv.items():
+                ways.setdefault(getattr(c, option), []).append(f)
+            parts = [parser(raw[name] if files is None else raw[name][files.isin(fs)], col, **{word: way})
+                     for way, fs in ways.items()]
+            out[name] = (parts[0] if len(parts) == 1 else pd.concat(parts).reindex(raw.index)).astype(DTYPES[kind])
         unparsed = raw[name].notna() & out[name].isna()
         if unparsed.any():
             bad[name] = unparsed
-    return pd.DataFrame(out, index=raw.index), bad
+    check_columns(raw, bad, table)
+    return pd.DataFrame(out, index=raw.index), bad, {f: c.to_json() for f, c in conv.items()}
 
 
 # ------------------------------------------------------------- validation ---
@@ -226,10 +116,25 @@ def _records(df: pd.DataFrame, mask, column: str, rule: str, message) -> pd.Data
                          "message": msg.to_numpy() if isinstance(msg, pd.Series) else msg})
 
 
-def _value_msg(spec: dict, column: str, text: str, en: str):
-    if spec.get("personal"):
-        return f"{text} (nilai tidak ditampilkan: data pribadi) [{en}; value hidden: personal data]"
-    return lambda rows: "nilai '" + rows[column].astype("str") + f"' {text} [{en}]"
+@rawio.on_uniques
+def _shape(values: pd.Series) -> pd.Series:
+    """What a value looks like, never what it is: "kata-kata" (words), "angka 16 digit" (a 16-digit
+    number)... A reject reason may name the column, the rule and the row, never a raw value: in a
+    shifted row the value of a coded column may be a name, an identifier or a birth date."""
+    digits = values.str.count(r"[0-9]")
+    letters = values.str.count(r"[^\W\d_]")
+    return pd.Series(np.select(
+        [letters.ge(2) & values.str.contains(" ", regex=False), letters.ge(1), values.str.fullmatch(r"[0-9]+")],
+        ["berisi kata-kata [holds words]", "berisi huruf [holds letters]",
+         "berisi angka " + digits.astype("str") + " digit [a " + digits.astype("str") + "-digit number]"],
+        "berisi angka/tanda lain [other digits or signs]"), index=values.index, dtype="str")
+
+
+def _value_msg(spec: dict, column: str, text: str, en: str, raw: pd.DataFrame | None = None):
+    hidden = f"kolom '{column}': {text} (nilai tidak ditampilkan) [{en}; value not shown]"
+    if raw is None or spec.get("personal"):
+        return hidden
+    return lambda rows: hidden + "; " + _shape(raw.loc[rows.index, column].astype("str"))
 
 
 def validate(df: pd.DataFrame, table: str, bad: dict[str, pd.Series], raw: pd.DataFrame) -> list[pd.DataFrame]:
@@ -246,7 +151,7 @@ def validate(df: pd.DataFrame, table: str, bad: dict[str, pd.Series], raw: pd.Da
         text = (f"tidak dikenal; kode yang diterima: {', '.join(map(str, sp['codes']))}" if sp["type"] == "code"
                 else f"tidak dikenali sebagai {TYPE_WORDS.get(sp['type'], sp['type'])}")
         rows = raw.loc[mask.index[mask.to_numpy()], [name]]
-        out.append(_records(rows, True, name, rule, _value_msg(sp, name, text, "value not understood")))
+        out.append(_records(rows, True, name, rule, _value_msg(sp, name, text, "value not understood", raw)))
     try:
         build_schema(table).validate(df, lazy=True)
         return out
@@ -281,9 +186,18 @@ def _name_conflicts(f: pd.DataFrame, code: str, name: str) -> pd.Series:
     return bad.reindex(f.index, fill_value=False)
 
 
-def row_rules(df: pd.DataFrame, table: str, today: pd.Timestamp) -> list[pd.DataFrame]:
+def _unknown_codes(df: pd.DataFrame, col: str, level: str, regions: pd.DataFrame) -> pd.Series:
+    """Codes missing from a region list that does list this level for their kabupaten."""
+    listed = regions.loc[regions["tingkat"] == level, "kode"]
+    covered = set(listed.str[:5])
+    return df[col].notna() & df[col].str[:5].isin(covered) & ~df[col].isin(set(listed))
+
+
+def row_rules(df: pd.DataFrame, table: str, today: pd.Timestamp, regions: pd.DataFrame | None = None
+              ) -> list[pd.DataFrame]:
     """Named consistency rules a per-column check cannot express (vectorised masks): region
-    code prefixes, one name per code, interview date, survey year; birth date, age, marriage age.
+    code prefixes, codes missing from the region list (``regions``, for the kabupaten it lists
+    kecamatan/desa of), one name per code, interview date, survey year; birth date, age, marriage age.
 
     >>> records = row_rules(typed, "keluarga", pd.Timestamp("2024-12-31"))  # doctest: +SKIP
     """
@@ -292,16 +206,21 @@ def row_rules(df: pd.DataFrame, table: str, today: pd.Timestamp) -> list[pd.Data
         for child, parent, n in (("kode_kabupaten", "kode_provinsi", 2), ("kode_kecamatan", "kode_kabupaten", 5),
                                  ("kode_desa", "kode_kecamatan", 8)):
             out.append(_records(df, df[child].notna() & df[parent].notna() & (df[child].str[:n] != df[parent]),
-                                child, "kode_wilayah_tidak_konsisten", lambda r, c=child, p=parent: f"{c} " + r[c] +
-                                f" tidak diawali {p} " + r[p] + f" [{c} does not start with {p}]"))
+                                child, "kode_wilayah_tidak_konsisten", f"{child} tidak diawali {parent} di baris yang sama "
+                                f"[{child} does not start with {parent}]"))
+        for col, level in (("kode_kecamatan", "kecamatan"), ("kode_desa", "desa")):
+            if regions is not None:
+                out.append(_records(df, _unknown_codes(df, col, level, regions), col, f"kode_{level}_tidak_dikenal",
+                                    f"{col} tidak ada di daftar wilayah untuk kabupatennya [{col} is not in the "
+                                    "region list of its kabupaten]"))
         for code, name in (("kode_kecamatan", "nama_kecamatan"), ("kode_desa", "nama_desa")):
             out.append(_records(df, _name_conflicts(df, code, name), name, "nama_wilayah_tidak_konsisten",
-                                lambda r, c=code, n=name: f"{c} " + r[c] + " memakai nama lain di baris lain "
-                                "(di sini: '" + r[n] + "') [one code, several names]"))
+                                f"{name} berbeda dengan nama yang dipakai {code} yang sama di "
+                                "baris lain [one code, several names]"))
         out.append(_records(df, df["tanggal_wawancara"] > today, "tanggal_wawancara", "tanggal_wawancara_di_masa_depan",
                             "tanggal wawancara setelah hari ini [interview date in the future]"))
         out.append(_records(df, (df["tanggal_wawancara"].dt.year - df["tahun"]).abs() > 1, "tahun", "tahun_tidak_cocok",
-                            lambda r: "tahun survei " + r["tahun"].astype("str") + " jauh dari tanggal wawancara "
+                            "tahun survei dan tanggal wawancara berselisih lebih dari setahun "
                             "[survey year and interview date more than a year apart]"))
     else:
         out.append(_records(df, df["tanggal_lahir"].isna() & df["_umur_diisi"].isna(), "umur", "umur_tidak_diketahui",
@@ -309,8 +228,8 @@ def row_rules(df: pd.DataFrame, table: str, today: pd.Timestamp) -> list[pd.Data
         out.append(_records(df, df["tanggal_lahir"] > df["_tgl_wawancara"], "tanggal_lahir", "lahir_setelah_wawancara",
                             "tanggal lahir setelah tanggal wawancara keluarga [born after the interview date]"))
         out.append(_records(df, df["usia_kawin_pertama"] > df["umur"], "usia_kawin_pertama", "usia_kawin_melebihi_umur",
-                            lambda r: "usia kawin pertama " + r["usia_kawin_pertama"].astype("str") + " > umur " +
-                            r["umur"].astype("str") + " [age at first marriage above current age]"))
+                            "usia kawin pertama lebih besar dari umur [age at first marriage above "
+                            "current age]"))
     return out
 
 
@@ -423,11 +342,25 @@ def _relations(F, M, fk: pd.Series, mk: pd.Series, rej_f: list, rej_m: list) -> 
                           ") [the member's family was rejected]"))
 
 
+def _shifted(df: pd.DataFrame, bad: dict, table: str):
+    """Rows whose number of fields differs from the header's (:func:`pk2d.rawfile.read_csv`): rejected
+    by name, and out of every other rule (their cells are not where the header says)."""
+    mask = df["_shifted"].notna().to_numpy() if "_shifted" in df else np.zeros(len(df), bool)
+    rec = _records(df, mask, "(baris / row)", "jumlah_kolom_salah",
+                   "jumlah kolom baris ini berbeda dengan baris judul: ada pemisah di dalam nilai yang tidak "
+                   "dikutip, atau pemisah yang hilang [the row has another number of fields than the header: "
+                   "a separator inside an unquoted value, or a missing one]")
+    if not mask.any():
+        return df, bad, rec
+    keep = ~mask
+    return df.loc[keep], {c: m.loc[keep] for c, m in bad.items()}, rec
+
+
 def _drop_exact(df: pd.DataFrame, bad: dict, raw: pd.DataFrame, id_col: str):
     """Drop rows identical after normalisation (unparsed cells compared by their raw text).
     Only rows whose id occurs more than once can be duplicates, so only those are compared."""
     cand = df[id_col].duplicated(keep=False).to_numpy()
-    sig = df.loc[cand].drop(columns=["_file", "_row", "_pair"])
+    sig = df.loc[cand].drop(columns=["_file", "_row", "_pair", "_shifted"], errors="ignore")
     for c, m in bad.items():
         sig[c] = sig[c].astype(object).where(~m[cand], "\x00" + raw.loc[sig.index, c].astype(object))
     dup = np.zeros(len(df), dtype=bool)
@@ -497,7 +430,7 @@ def _accounting(raw: pd.DataFrame, kept: pd.Index, rej: pd.DataFrame, dups: int,
     return acc, {str(n): dict(zip(keys, map(int, c))) for n, c in zip(names, counts)}
 
 
-def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, list[str]]) -> dict:
+def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, list[str]], conventions: dict) -> dict:
     """The cleaning log: per input file its format, hash, accounting and the kabupaten its kept
     families belong to (so a report can show the files behind its own kabupaten). No wall-clock
     time: rerunning on the same files writes the same log."""
@@ -506,6 +439,7 @@ def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, li
         for t, rt in zip(rawio.TABLES, pair):
             inputs.append({"file": rt.path.name, "table": t, "putaran": rounds[i] if rounds[i] > 0 else None,
                            **rt.info, **per_file[t][rt.path.name], "kabupaten": kabupaten.get(i, []),
+                           "conventions": conventions.get(rt.path.name),
                            "unknown_columns": rt.extra_columns})
     try:
         pk2d_version = importlib.metadata.version("pk2d")
@@ -563,9 +497,10 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     today = pd.Timestamp(today or dt.date.today()).normalize()
     raws = [rawio.read_pair(p) for p in rawio.discover(raw_dir)]
     raw = {t: rawio.combine([pair[j] for pair in raws]) for j, t in enumerate(rawio.TABLES)}
-    F, f_bad = normalise(raw["keluarga"], "keluarga")
-    M, m_bad = normalise(raw["anggota"], "anggota")
+    F, f_bad, f_conv = normalise(raw["keluarga"], "keluarga")
+    M, m_bad, m_conv = normalise(raw["anggota"], "anggota")
     rounds = _pair_rounds(F, raws)  # the last file-level check
+    (F, f_bad, f_shift), (M, m_bad, m_shift) = _shifted(F, f_bad, "keluarga"), _shifted(M, m_bad, "anggota")
     key = load_key() if key is None else key.encode() if isinstance(key, str) else bytes(key)
     F, f_bad, f_dup = _drop_exact(F.assign(_round=F["_pair"].map(rounds)), f_bad, raw["keluarga"], "no_kk")
     M, m_bad, m_dup = _drop_exact(M.assign(_round=M["_pair"].map(rounds)), m_bad, raw["anggota"], "nik")
@@ -577,9 +512,10 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     born_after = M["tanggal_lahir"] > M["_tgl_wawancara"]
     M["umur"] = age_years(M["tanggal_lahir"], M["_tgl_wawancara"]).fillna(M["umur"]).mask(born_after)
 
-    rej = {"keluarga": validate(F, "keluarga", f_bad, raw["keluarga"]) + row_rules(F, "keluarga", today)
-           + [_conflicts(F, fk, "no_kk", "kk_ganda_bertentangan", "No. KK")],
-           "anggota": validate(M, "anggota", m_bad, raw["anggota"]) + row_rules(M, "anggota", today)
+    regions = rawio.load_regions(raw_dir=raw_dir)
+    rej = {"keluarga": [f_shift] + validate(F, "keluarga", f_bad, raw["keluarga"])
+           + row_rules(F, "keluarga", today, regions) + [_conflicts(F, fk, "no_kk", "kk_ganda_bertentangan", "No. KK")],
+           "anggota": [m_shift] + validate(M, "anggota", m_bad, raw["anggota"]) + row_rules(M, "anggota", today)
            + [_conflicts(M, _keys("nik", M)[0], "nik", "nik_ganda_bertentangan", "NIK")]}
     _relations(F, M, fk, mk, rej["keluarga"], rej["anggota"])
     rej = {t: pd.concat(r, ignore_index=True) for t, r in rej.items()}
@@ -601,7 +537,7 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
                                   row=raw[t].loc[r["_idx"], "_row"].to_numpy())[REJECT_COLUMNS]
                          for t, r in rej.items()], ignore_index=True).sort_values(REJECT_COLUMNS[:5], ignore_index=True)
     kab = {int(i): sorted(g.unique()) for i, g in F.groupby("_pair", observed=True)["kode_kabupaten"]}
-    log_data = _log(raws, rounds, rej, accounting, per_file, today, kab)
+    log_data = _log(raws, rounds, rej, accounting, per_file, today, kab, f_conv | m_conv)
 
     _write_outputs(Path(out_dir), {
         "families.parquet": lambda p: families.to_parquet(p, index=False),

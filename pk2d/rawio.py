@@ -12,9 +12,7 @@ only a line break inside a quoted value makes a row number differ from the line 
 """
 from __future__ import annotations
 
-import codecs
 import functools
-import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,19 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import yaml
 
 from . import io as pio
-from . import paths
+from . import paths, rawfile
 from .errors import InputFileError
 
 TABLES = ("keluarga", "anggota")
 EXTENSIONS = {".csv", ".txt", ".xlsx"}
 MISSING = {"", "-", "--", "na", "n/a", "#n/a", "null", "nan"}
 REGION_WIDTHS = {"provinsi": (2,), "kabupaten": (2, 2), "kecamatan": (2, 2, 2), "desa": (2, 2, 2, 4)}
-_CHUNK = 1 << 20
 
 
 # ---------------------------------------------------------------- contract ---
@@ -89,13 +84,43 @@ def _spellings(table: str, name: str) -> str:
 
 # ----------------------------------------------------------------- regions ---
 @functools.lru_cache(maxsize=2)
-def load_regions(path=None) -> pd.DataFrame:
-    """Reference region list (``pk2d/data/wilayah.csv``): kode, tingkat, nama, kode_induk.
+def _shipped_regions(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+REGION_LIST_GLOB = "*wilayah*.csv"
+
+
+def load_regions(path=None, *, raw_dir=None) -> pd.DataFrame:
+    """Reference region list (``pk2d/data/wilayah.csv``): kode, tingkat, nama, kode_induk; with
+    ``raw_dir``, extended by the team's own list of kecamatan and desa, any ``*wilayah*.csv`` there
+    with the same columns (so that a well-formed but unknown village code is caught).
 
     >>> load_regions().set_index("kode").loc["63.02", "nama"]
     'Kabupaten Kotabaru'
     """
-    return pd.read_csv(path or paths.REGIONS_FILE, dtype=str, keep_default_na=False)
+    ref = _shipped_regions(path or paths.REGIONS_FILE)
+    lists = sorted(Path(raw_dir).glob(REGION_LIST_GLOB)) if raw_dir is not None else []
+    frames = [ref]
+    for f in lists:
+        extra = pd.read_csv(f, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        missing = {"kode", "tingkat", "nama"} - set(extra.columns)
+        if missing:
+            raise InputFileError(f, f"a region list needs the columns kode, tingkat, nama (missing: "
+                                 f"{', '.join(sorted(missing))}).", column=sorted(missing)[0],
+                                 fix="use the columns of pk2d/data/wilayah.csv: kode,tingkat,nama,kode_induk.")
+        bad = ~extra["tingkat"].isin(list(REGION_WIDTHS))
+        if bad.any():
+            raise InputFileError(f, f"row {int(np.flatnonzero(bad.to_numpy())[0]) + 2}: tingkat must be one of "
+                                 f"{', '.join(REGION_WIDTHS)}.", column="tingkat", fix="correct the level.")
+        frames.append(extra.assign(sumber=extra.get("sumber", f.name)))
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else ref
+    return out.drop_duplicates(["kode", "tingkat"], keep="first", ignore_index=True)
+
+
+def region_list_files(raw_dir) -> list[Path]:
+    """The team's region lists in ``raw_dir`` (inputs of the clean stage)."""
+    return sorted(Path(raw_dir).glob(REGION_LIST_GLOB)) if Path(raw_dir).is_dir() else []
 
 
 def on_uniques(parse):
@@ -106,12 +131,12 @@ def on_uniques(parse):
     ['YA', 'YA', nan, 'TIDAK']
     """
     @functools.wraps(parse)
-    def wrapper(values: pd.Series, *args):
+    def wrapper(values: pd.Series, *args, **kwargs):
         if isinstance(values.dtype, pd.CategoricalDtype):
             codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
         else:
             codes, uniques = pd.factorize(values)
-        parsed = parse(pd.Series(uniques, dtype="str"), *args)
+        parsed = parse(pd.Series(uniques, dtype="str"), *args, **kwargs)
         return pd.Series(parsed.array.take(codes, allow_fill=True), index=values.index, name=values.name)
     return wrapper
 
@@ -211,8 +236,8 @@ def discover(raw_dir) -> list[FilePair]:
 
 
 def input_files(raw_dir) -> list[Path]:
-    """The export files :func:`discover` pairs (what the clean stage reads), by name; none when the
-    folder holds no pair.
+    """The export files :func:`discover` pairs and the team's region lists (what the clean stage
+    reads), by name; none when the folder holds no pair.
 
     >>> [p.name for p in input_files("data/raw")][:1]  # doctest: +SKIP
     ['SINTETIS_kotabaru_2024_putaran1_anggota.csv']
@@ -221,7 +246,8 @@ def input_files(raw_dir) -> list[Path]:
         pairs = discover(raw_dir)
     except InputFileError:
         return []
-    return sorted({p for pair in pairs for p in (pair.keluarga, pair.anggota)}, key=lambda p: p.name)
+    files = {p for pair in pairs for p in (pair.keluarga, pair.anggota)} | set(region_list_files(raw_dir))
+    return sorted(files, key=lambda p: p.name)
 
 
 # ----------------------------------------------------------------- reading ---
@@ -233,103 +259,6 @@ class RawTable:
     data: pd.DataFrame
     extra_columns: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)
-
-
-def _sniff_encoding(path: Path, head: bytes) -> str:
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    for enc in ("utf-8", "cp1252"):  # strict, streamed over the whole file
-        dec = codecs.getincrementaldecoder(enc)("strict")
-        try:
-            with open(path, "rb") as fh:
-                while chunk := fh.read(_CHUNK):
-                    dec.decode(chunk)
-                dec.decode(b"", final=True)
-            return enc
-        except UnicodeDecodeError:
-            continue
-    return "latin-1"
-
-
-def _csv_header(path: Path) -> tuple[list[str], int, dict]:
-    """Header names, lines before the data, and how the file is written (encoding, delimiter)."""
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
-    def fail(problem, fix):
-        raise InputFileError(path, problem, fix=fix)
-    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
-        fail("the file is empty.", "export the table again; the file must start with a header row.")
-    if head.startswith(b"PK\x03\x04"):
-        fail("this is an Excel workbook with a text extension, not a CSV table.", "rename it to .xlsx.")
-    enc = _sniff_encoding(path, head)
-    if b"\x00" in head and enc != "utf-16":
-        fail("this is not a text table (binary content).", "export the table as CSV (UTF-8) or XLSX.")
-    lines = head.decode(enc, errors="replace").lstrip("\ufeff").splitlines()
-    skip = next((i for i, line in enumerate(lines) if line.strip()), 0)
-    header = lines[skip]
-    if any(ord(ch) < 32 and ch != "\t" for ch in header) or "\ufffd" in header:
-        fail(f"the header row cannot be decoded (encoding {enc}).", "save the file as CSV UTF-8.")
-    delim = max([",", ";", "\t"], key=header.count)
-    if header.count(delim) == 0:
-        fail("not a table: the header row has a single column (no comma, semicolon or tab separator).",
-             "export the table as CSV with comma, semicolon or tab separators.")
-    names = pd.read_csv(io.StringIO(header), sep=delim, header=None, dtype=str, keep_default_na=False).iloc[0]
-    return [str(n) for n in names], skip + 1, {"format": "csv", "encoding": enc, "delimiter": delim}
-
-
-def _read_csv(path: Path, n_cols: int, skip: int, info: dict, wanted: dict[int, bool]) -> pd.DataFrame:
-    """Read the wanted columns as strings: dictionary-encoded (categorical) unless ``wanted[i]``
-    says the column is high-cardinality (ids, names). pyarrow first, the C engine as fallback."""
-    cols = [f"c{i}" for i in range(n_cols)]
-    use = [cols[i] for i in wanted]
-    types = {cols[i]: pa.string() if plain else pa.dictionary(pa.int32(), pa.string()) for i, plain in wanted.items()}
-    try:
-        return pacsv.read_csv(
-            path, read_options=pacsv.ReadOptions(column_names=cols, skip_rows=skip, encoding=info["encoding"]),
-            parse_options=pacsv.ParseOptions(delimiter=info["delimiter"], ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=use, strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False)).to_pandas()
-    except (pa.ArrowInvalid, UnicodeDecodeError):  # blank lines, ragged rows, newlines in values: C engine
-        try:
-            return pd.read_csv(path, sep=info["delimiter"], encoding=info["encoding"], header=None, names=cols,
-                               usecols=use, skiprows=skip, keep_default_na=False, skip_blank_lines=False,
-                               dtype={c: "str" if wanted[int(c[1:])] else "category" for c in use})
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise InputFileError(path, f"not a readable table: {exc}.", fix="check that line (a separator inside "
-                                 "an unquoted value shifts the columns) and export again.") from None
-
-
-def _cell_text(v) -> str | None:
-    if v is None:
-        return None
-    if hasattr(v, "strftime"):
-        return v.strftime("%Y-%m-%d")
-    if isinstance(v, float):  # fractions with a decimal comma: "1.125" would read as 1125
-        return str(int(v)) if v.is_integer() else format(v, ".15g").replace(".", ",")
-    return str(v)
-
-
-def _read_xlsx(path: Path, table: str) -> tuple[list[str], pd.DataFrame, int, dict]:
-    import openpyxl
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
-        raise InputFileError(path, f"not a readable XLSX workbook ({type(exc).__name__}).",
-                             fix="open it in a spreadsheet program and save it again as .xlsx, or export CSV.")
-    words = {table, *load_contract()["file_patterns"][table]}
-    ws = next((s for s in wb.worksheets if normalise_header(s.title) in words), wb.worksheets[0])
-    header, first, records = None, 2, []
-    for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
-        if header is not None:
-            records.append([_cell_text(v) for v in row[:len(header)]])
-        elif any(v not in (None, "") for v in row):
-            header, first = [_cell_text(v) or "" for v in row], i + 1
-    wb.close()
-    if header is None:
-        raise InputFileError(path, f"the sheet '{ws.title}' is empty.", fix="put the table, with its header row, "
-                             "in the first sheet.")
-    frame = pd.DataFrame(records or None, columns=[f"c{i}" for i in range(len(header))], dtype="str")
-    return header, frame, first, {"format": "xlsx", "sheet": ws.title}
 
 
 def _map_headers(path: Path, table: str, names: list[str]) -> tuple[dict[str, int], list[int]]:
@@ -347,11 +276,19 @@ def _map_headers(path: Path, table: str, names: list[str]) -> tuple[dict[str, in
     return mapped, extra
 
 
+_INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff]"
+_SPACES = "[\u00a0\u2007\u202f\u3000]"
+
+
 def _clean_cells(s: pd.Series) -> pd.Series:
-    """Strip spaces; the missing spellings ("", "-", "NA", "null"...) become NA. Categoricals
-    are cleaned through their categories only."""
+    """Non-breaking and other unusual spaces become spaces, invisible characters (zero-width space,
+    BOM) go; then strip, and the missing spellings ("", "-", "NA", "null"...) become NA.
+    Categoricals are cleaned through their categories only."""
     if not isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype("str").str.strip()
+        s = s.astype("str")
+        if s.str.contains(f"{_INVISIBLE}|{_SPACES}", regex=True).any():
+            s = s.str.replace(_INVISIBLE, "", regex=True).str.replace(_SPACES, " ", regex=True)
+        s = s.str.strip()
         return s.mask(s.str.lower().isin(MISSING))
     cats = _clean_cells(pd.Series(s.cat.categories, dtype="str"))
     codes, uniques = pd.factorize(cats)
@@ -359,37 +296,66 @@ def _clean_cells(s: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(lookup[s.cat.codes.to_numpy()], categories=uniques), index=s.index)
 
 
-def read_table(path, table: str) -> RawTable:
-    """Read one export file as strings with canonical column names, plus ``_file`` and ``_row``.
+def _repeated_headers(data: pd.DataFrame, table: str) -> pd.Series:
+    """Rows that repeat the header (exports concatenated with their headers): most mapped cells name
+    their own column."""
+    hmap, hits = header_map(table), pd.Series(0, index=data.index)
+    cols = [c for c in data.columns if not c.startswith("_")]
+    for c in cols:
+        hits += on_uniques(lambda s, c=c: s.map(lambda v: hmap.get(normalise_header(v)) == c).astype("str"))(
+            data[c]).eq("True").to_numpy()
+    return hits >= max(2, 0.8 * len(cols))
 
-    Low-cardinality columns come back as categoricals (fast on millions of rows).
+
+def read_table(path, table: str) -> RawTable:
+    """Read one export file as strings with canonical column names, plus ``_file`` and ``_row``
+    (and ``_shifted``, "1" on a row whose number of fields differs from the header's).
+
+    Low-cardinality columns come back as categoricals (fast on millions of rows). Blank rows and rows
+    that repeat the header are skipped and counted in ``info``.
 
     >>> raw = read_table("data/raw/x_keluarga.csv", "keluarga")  # doctest: +SKIP
     >>> raw.data[["no_kk", "_file", "_row"]].head(1)  # doctest: +SKIP
     """
     path = Path(path)
     specs = {c["name"]: c for c in columns(table)}
+    shifted: list[int] = []
     if path.suffix.lower() == ".xlsx":
-        names, frame, first_row, info = _read_xlsx(path, table)
+        names, frame, first_row, info = rawfile.read_xlsx(path, table)
         mapped, extra = _map_headers(path, table, names)
     else:
-        names, skip, info = _csv_header(path)
+        names, skip, first_row, info = rawfile.csv_layout(path, table)
         mapped, extra = _map_headers(path, table, names)
         wanted = {i: specs[c]["type"] == "id16" or bool(specs[c].get("personal") and specs[c]["type"] == "str")
                   for c, i in mapped.items()} | {i: False for i in extra if not normalise_header(names[i])}
-        frame, first_row = _read_csv(path, len(names), skip, info, dict(sorted(wanted.items()))), skip + 1
+        frame, shifted = rawfile.read_csv(path, len(names), skip, info, dict(sorted(wanted.items())))
     frame = frame.set_axis(range(len(frame)))
     data = pd.DataFrame({c: _clean_cells(frame[f"c{i}"]) for c, i in mapped.items()}, index=frame.index)
     unnamed = [i for i in extra if not normalise_header(names[i])]
     blank = data.isna().all(axis=1) & frame[[f"c{i}" for i in unnamed]].apply(_clean_cells).isna().all(axis=1)
+    blank[shifted] = False
+    repeated = _repeated_headers(data, table) & ~blank
     extra = [names[i].strip() for i in extra if normalise_header(names[i])] + [
         f"(tanpa nama / unnamed, kolom {i + 1})" for i in unnamed if _clean_cells(frame[f"c{i}"]).notna().any()]
     data = data.assign(_file=pd.Categorical.from_codes(np.zeros(len(data), dtype="int8"), [path.name]),
-                       _row=np.arange(first_row, first_row + len(data), dtype="int64"))[~blank.to_numpy()]
+                       _row=np.arange(first_row, first_row + len(data), dtype="int64"))
+    if shifted:
+        data["_shifted"] = pd.Series(None, index=data.index, dtype="str")
+        data.loc[shifted, "_shifted"] = "1"
+    data = data[~(blank | repeated).to_numpy()]
     info.update(rows=len(data), blank_rows_skipped=int(blank.sum()), sha256=pio.sha256_file(path))
+    if repeated.any():
+        info["header_rows_skipped"] = int(repeated.sum())
+    if shifted:
+        info["rows_with_wrong_field_count"] = len(shifted)
     if data.empty:
         raise InputFileError(path, "no data rows: the file has a header but no families/members in it.",
                              fix="export the table again with its data rows.")
+    if len(shifted) > len(data) / 2:
+        raise InputFileError(path, f"{len(shifted)} of {len(data)} rows have another number of fields than the "
+                             f"header row (first at row {first_row + min(shifted)}).",
+                             fix="check the header row (a column name missing or added) and the separator, then "
+                                 "export again.")
     missing = [c for c, sp in specs.items() if sp.get("required") and c not in mapped]
     if missing:
         raise InputFileError(path, f"required column '{missing[0]}' is missing"

@@ -158,7 +158,15 @@ def test_member_rule(tmp_path, i, edit, expected):
 def test_personal_values_never_appear_in_messages(tmp_path):
     res = run(tmp_path, mem=edited("good_anggota.csv", 2, nik="63020610092200"))
     msg = res.rejects.message.iloc[0]
-    assert "63020610092200" not in msg and "data pribadi" in msg
+    assert "63020610092200" not in msg and "tidak ditampilkan" in msg and "'nik'" in msg
+
+
+def test_no_raw_value_in_any_reject_reason_even_of_a_coded_column(tmp_path):
+    """A shifted row puts a name into a coded column: the reason says what it looks like, not what it is."""
+    res = run(tmp_path, mem=edited("good_anggota.csv", 2, hubungan="Siti Rahmawati", jenis_kelamin="0812 3456 789"))
+    msgs = " ".join(res.rejects.message)
+    assert "Siti" not in msgs and "Rahmawati" not in msgs and "3456" not in msgs
+    assert "kata-kata" in msgs and "'hubungan'" in msgs
 
 
 def test_exact_duplicates_are_removed_and_counted_not_rejected(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pk2d import rawfile
 from pk2d import rawio
 from pk2d.errors import InputFileError
 
@@ -104,7 +105,8 @@ def test_xlsx_written_with_openpyxl(tmp_path):
     assert got.info["format"] == "xlsx" and got.info["sheet"] == "Keluarga"
     row = got.data.iloc[0]
     assert (row["putaran"], row["rt"], row["tanggal_wawancara"]) == ("1", "1", "2024-06-14")
-    assert row["luas_lantai_m2"] == "36,5"  # fractions rendered with the decimal comma: never read as thousands
+    assert row["luas_lantai_m2"] == "36.5"  # a fraction with the dot, and never exactly three decimals:
+    assert rawfile._cell_text(1.125) == "1.1250" and rawfile._cell_text(63.1, "region", "kabupaten") == "63.10"
     assert row["no_kk"] == "63020601" "01240001" and got.data["_row"].tolist() == [2, 3, 4]
 
 
