@@ -83,6 +83,34 @@ def _split(line: str, delim: str) -> list[str]:
     return next(csv.reader([line], delimiter=delim), [])
 
 
+def _row_numbers(fields: list[list[str]], n: int) -> bool:
+    """Data lines one field longer than the header, starting with consecutive whole numbers."""
+    if not fields or any(len(f) != n + 1 or not f[0].strip().isdigit() for f in fields):
+        return False
+    first = [int(f[0]) for f in fields]
+    return len(first) == 1 or all(b - a == 1 for a, b in zip(first, first[1:]))
+
+
+def _other_table(table: str, names: list[str]) -> str | None:
+    other = next(t for t in rawio.TABLES if t != table)
+    return other if _score(other, names) >= MIN_HEADER_MATCH else None
+
+
+def _no_header(path: Path, table: str, names_seen: list[list[str]], where: str) -> None:
+    other = next((o for names in names_seen if (o := _other_table(table, names))), None)
+    if other:
+        raise InputFileError(path, f"the header row names the columns of the {other} table, not of the {table} "
+                             "table: the file holds the other table.",
+                             fix=f"check the file names: the {table} file's name has one of the words "
+                                 f"{', '.join(rawio.load_contract()['file_patterns'][table])}, and each round needs "
+                                 "one families file and one members file.")
+    raise InputFileError(path, f"no header row: none of {where} names at least {MIN_HEADER_MATCH} columns of the "
+                         "contract (the file may have no header row, or hold another table).",
+                         fix=f"put the header row (column names such as "
+                             f"{', '.join(c['name'] for c in rawio.columns(table)[:3])}) above the data; the "
+                             "accepted names are in data/raw/README.md.")
+
+
 def csv_layout(path: Path, table: str) -> tuple[list[str], int, int, dict]:
     """Header names, lines before the data, the spreadsheet row number of the first data line, and
     how the file is written (encoding, delimiter, header line, title lines above it)."""
@@ -118,10 +146,8 @@ def csv_layout(path: Path, table: str) -> tuple[list[str], int, int, dict]:
                  "export the table as CSV with comma, semicolon or tab separators.")
         if any(ord(ch) < 32 and ch != "\t" for ch in top) or "\ufffd" in top:
             fail(f"the header row cannot be decoded (encoding {enc}).", "save the file as CSV UTF-8.")
-        fail(f"no header row: none of the first {len(candidates)} rows names at least {MIN_HEADER_MATCH} columns "
-             f"of the contract (the file may have no header row, or be another table).",
-             f"put the header row (column names such as {', '.join(c['name'] for c in rawio.columns(table)[:3])}) "
-             "above the data; the accepted names are in data/raw/README.md.")
+        _no_header(path, table, [_split(lines[i], d) for i in candidates[:3] for d in _DELIMITERS],
+                   f"the first {len(candidates)} rows")
     _, _, _, delim, at = best
     names = [str(n) for n in pd.read_csv(io.StringIO(lines[at]), sep=delim, header=None, dtype=str,
                                          keep_default_na=False).iloc[0]]
@@ -129,7 +155,7 @@ def csv_layout(path: Path, table: str) -> tuple[list[str], int, int, dict]:
     if len(head) == 65536 and len(sample) > 1:
         sample.pop()  # the last line of the buffer may be cut
     fields = [_split(line, delim) for line in sample]
-    if fields and all(len(f) == len(names) + 1 and f[0].strip().isdigit() for f in fields):
+    if _row_numbers(fields, len(names)):
         names = [""] + names  # row numbers without a header (a spreadsheet's or a data frame's index)
     info = {"format": "csv", "encoding": enc, "delimiter": delim}
     if at > first or hint:
@@ -228,10 +254,7 @@ def read_xlsx(path: Path, table: str) -> tuple[list[str], pd.DataFrame, int, dic
             raise InputFileError(path, f"the workbook has no data (sheets searched: {titles}).",
                                  fix="put the table, with its header row, in the workbook.")
         if best[0] < MIN_HEADER_MATCH:
-            raise InputFileError(path, f"no sheet has a header row naming at least {MIN_HEADER_MATCH} columns of the "
-                                 f"contract in its first {SCAN_ROWS} rows (sheets searched: {titles}).",
-                                 fix="put the table with its header row (column names as in data/raw/README.md) in "
-                                     "one sheet of the workbook.")
+            _no_header(path, table, [f[-1] for f in found], f"the first {SCAN_ROWS} rows of the sheets {titles}")
         _, _, _, _, title, at, header = best
         while header and not header[-1]:
             header.pop()
