@@ -467,6 +467,25 @@ class CleanResult:
         return summary_text(self.log)
 
 
+def _read_notes(entry: dict) -> list[str]:
+    """What was not plain about how a file was read (header row, sheet, conventions, skipped rows)."""
+    conv, notes = entry.get("conventions") or {}, []
+    if entry.get("format") == "xlsx":
+        notes.append(f"lembar (sheet) '{entry['sheet']}'")
+    if entry.get("header_row"):
+        notes.append(f"judul kolom di baris (header in row) {entry['header_row']}")
+    if conv.get("decimal") == ".":
+        notes.append("titik desimal (decimal dot)")
+    if conv.get("dates") == "mdy":
+        notes.append("tanggal bulan/hari/tahun (month-first dates)")
+    for key, words in (("header_rows_skipped", "baris judul berulang dilewati (repeated header rows skipped)"),
+                       ("rows_with_wrong_field_count", "baris dengan jumlah kolom salah (rows with a wrong field "
+                                                       "count)")):
+        if entry.get(key):
+            notes.append(f"{entry[key]} {words}")
+    return notes
+
+
 def summary_text(log: dict) -> str:
     """The cleaning log's row accounting as readable text (Bahasa Indonesia, English in brackets)."""
     names = {"keluarga": "Keluarga (families)", "anggota": "Anggota (members)"}
@@ -481,6 +500,7 @@ def summary_text(log: dict) -> str:
     lines += ["Alasan penolakan, jumlah baris (rejection reasons, rows):", *rules] if rules else []
     lines += [f"Kolom tak dikenal diabaikan (unknown columns ignored) di {f}: {', '.join(cols)}"
               for f, cols in log["unknown_columns"].items()]
+    lines += [f"Cara baca (read as) {x['file']}: {', '.join(notes)}" for x in log["inputs"] if (notes := _read_notes(x))]
     return "\n".join(lines + ["Rincian (details): rejects.csv, cleaning_log.json"])
 
 

@@ -30,10 +30,30 @@ differ only by `keluarga` / `anggota`, e.g.
 remove (or move) the synthetic files, then run `make run`. Real data must
 never be committed: keep it outside git or add it to `.gitignore`.
 
-Accepted formats: CSV (comma, semicolon or tab; UTF-8 with or without BOM, or
-Latin-1; decimal comma allowed) and XLSX (first sheet). Headers are matched
-ignoring case, spaces, dots, dashes and underscores, and every alias below is
-accepted. Yes/no answers: {yes} = yes; {no} = no.
+Accepted formats: CSV or TXT (comma, semicolon, tab or `|`; an Excel `sep=;`
+first line; UTF-8 with or without BOM, UTF-16, or Windows-1252) and XLSX. The
+header row is the row (among the first 30, below any title block) and the sheet
+that name the most columns of this contract. Headers are matched ignoring case,
+spaces, dots, dashes and underscores, and every alias below is accepted.
+Yes/no answers: {yes} = yes; {no} = no.
+
+Each file writes its numbers and dates one way, decided from all its values:
+the decimal comma (`12,5`, thousands `1.500.000`) or the decimal dot (`12.5`,
+thousands `1,500,000`); day-first dates (`31/12/2024`, the default) or
+month-first ones (`12/31/2024`). A file whose values prove both ways, or holds
+values like `2.333` that read as 2333 or as 2.333 with nothing in their column
+to say which, is refused with the counts and the first row of each, never
+guessed. So is a file that is partly UTF-8 and partly another encoding, a web
+page saved as `.csv`, identifiers shown in scientific notation or cut to 15
+digits by a spreadsheet, and a column whose values are mostly not of its type
+(two headers swapped). A row with another number of fields than the header is
+rejected by name (`jumlah_kolom_salah`). Rejection reasons name the file, row,
+column and rule, never a value.
+
+Region list: besides `pk2d/data/wilayah.csv` (provinces and kabupaten), a
+`*wilayah*.csv` in this folder with the columns `kode,tingkat,nama,kode_induk`
+lists the team's kecamatan and desa; a code missing from it is rejected
+(`kode_desa_tidak_dikenal`) for every kabupaten it lists villages of.
 
 *This file is generated from `pk2d/contract.yaml` by `pk2d dictionary`; edit
 the contract, not this file.*
@@ -69,10 +89,10 @@ def render_dictionary(contract_file: str | Path = paths.CONTRACT_FILE) -> str:
 
 - `id16`: 16 digits (NIK, No. KK); personal data, replaced by keyed pseudonyms in the clean stage.
 - `region`: Kemendagri code with or without dots (`6302062001` = `63.02.06.2001`).
-- `rt`: RT number, `1`, `001` or `RT 01`.
+- `rt`: RT number, `1`, `001`, `1.0` or `RT 01`.
 - `yesno`: see the accepted spellings above; empty = not asked / not applicable.
-- `date`: `YYYY-MM-DD`, `DD/MM/YYYY`, `DD-MM-YYYY` or an Excel date.
-- `float`: decimal comma or point; thousands separators allowed (`1.500.000`).
+- `date`: `YYYY-MM-DD`, `DD/MM/YYYY` (or `MM/DD/YYYY` where the file proves it), `DD-MM-YYYY` or an Excel date.
+- `float`, `int`: decimal comma or point, one per file; thousands separators allowed (`1.500.000`); `12.0` is a whole number.
 - `code`: one of the canonical values; the spellings in brackets (and more, see the contract) are accepted.
 """)
     return "\n".join(out)

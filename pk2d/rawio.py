@@ -296,15 +296,13 @@ def _clean_cells(s: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(lookup[s.cat.codes.to_numpy()], categories=uniques), index=s.index)
 
 
-def _repeated_headers(data: pd.DataFrame, table: str) -> pd.Series:
-    """Rows that repeat the header (exports concatenated with their headers): most mapped cells name
-    their own column."""
-    hmap, hits = header_map(table), pd.Series(0, index=data.index)
-    cols = [c for c in data.columns if not c.startswith("_")]
-    for c in cols:
-        hits += on_uniques(lambda s, c=c: s.map(lambda v: hmap.get(normalise_header(v)) == c).astype("str"))(
-            data[c]).eq("True").to_numpy()
-    return hits >= max(2, 0.8 * len(cols))
+def _repeated_headers(data: pd.DataFrame, headers: dict[str, str]) -> pd.Series:
+    """Rows that repeat the header (exports concatenated with their headers): most mapped cells hold
+    their column's header text (``headers``: column -> header text of the file, cleaned)."""
+    hits = np.zeros(len(data), dtype="int64")
+    for c, h in headers.items():
+        hits += data[c].eq(h).fillna(False).to_numpy(dtype=bool)
+    return pd.Series(hits >= max(2, 0.8 * len(headers)), index=data.index)
 
 
 def read_table(path, table: str) -> RawTable:
@@ -334,7 +332,8 @@ def read_table(path, table: str) -> RawTable:
     unnamed = [i for i in extra if not normalise_header(names[i])]
     blank = data.isna().all(axis=1) & frame[[f"c{i}" for i in unnamed]].apply(_clean_cells).isna().all(axis=1)
     blank[shifted] = False
-    repeated = _repeated_headers(data, table) & ~blank
+    heads = _clean_cells(pd.Series([names[i] for i in mapped.values()], dtype="str"))
+    repeated = _repeated_headers(data, dict(zip(mapped, heads))) & ~blank
     extra = [names[i].strip() for i in extra if normalise_header(names[i])] + [
         f"(tanpa nama / unnamed, kolom {i + 1})" for i in unnamed if _clean_cells(frame[f"c{i}"]).notna().any()]
     data = data.assign(_file=pd.Categorical.from_codes(np.zeros(len(data), dtype="int8"), [path.name]),
