@@ -1,7 +1,7 @@
 """Command line: thin wrappers over the stage functions; defaults from pk2d.defaults and pk2d.paths.
 
     pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X]
-    pk2d clean [--raw DIR] [--processed DIR] [--force]
+    pk2d clean [--raw DIR] [--processed DIR] [--force] [--new-key]
     pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--lonely-psu RULE] [--force]
     pk2d compare [--processed DIR] [--raw DIR] [--n-boot N] [--n-runs N] [--seed N] [--force]
     pk2d report (--village CODE ... | --all [--kabupaten CODE] | --province CODE) [--round R]
@@ -13,12 +13,14 @@
 
 Every stage is incremental: a stage whose inputs, settings and code are unchanged says so and
 returns. Bad input ends with one clear paragraph on stderr and exit code 2, never a traceback
-(:class:`pk2d.errors.Pk2dError`); an unexpected internal error says so in one line and where its
-trace was written.
+(:class:`pk2d.errors.Pk2dError`); so does a failure of the operating system a user can act on (a full or
+read-only disk, no permission, a file where a folder should be: :func:`pk2d.errors.os_error`). An
+unexpected internal error says so in one line and where its trace was written.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
 import tempfile
@@ -45,7 +47,7 @@ def _cmd_clean(a) -> int:
     from .pipeline import clean
 
     t0 = time.perf_counter()
-    res = clean(a.raw, a.processed, force=a.force)
+    res = clean(a.raw, a.processed, force=a.force, new_key=a.new_key)
     print(res.summary())
     print(f"-> {res.run.folder('clean')} ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -154,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--raw", type=Path, default=paths.RAW_DIR)
     s.add_argument("--processed", "--out", type=Path, default=paths.PROCESSED_DIR)
     s.add_argument("--force", action="store_true", help="recompute even when up to date")
+    s.add_argument("--new-key", action="store_true",
+                   help="start over with a new pseudonymisation key: every id_keluarga/id_anggota changes and "
+                        "earlier exports no longer link (without it a changed key is refused)")
     s.set_defaults(func=_cmd_clean)
 
     s = sub.add_parser("index", help="family scores and area estimates for each catalogue (stage 2)")
@@ -221,13 +226,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _trace_file(command: str) -> Path:
-    folder = Path(tempfile.gettempdir()) / "pk2d-errors"
-    folder.mkdir(parents=True, exist_ok=True)
+def _trace_file(command: str) -> Path | None:
+    """Write the current exception's trace to a file of its own (None when even that fails)."""
+    trace = traceback.format_exc()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"{stamp}-{command}.txt"
-    path.write_text(traceback.format_exc(), encoding="utf-8")
-    return path
+    for folder in (Path(tempfile.gettempdir()) / "pk2d-errors", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"{stamp}-{command}-", suffix=".txt", dir=folder)
+            with open(fd, "w", encoding="utf-8") as fh:
+                fh.write(trace)
+            return Path(name)
+        except OSError:  # not writable for this user, or the disk is full
+            continue
+    return None
+
+
+def _output_folder(args) -> Path | None:
+    """The folder a command writes, to name when the disk fails without naming a file."""
+    if args.command == "report" and args.out is None:
+        from .report.batch import reports_dir
+
+        return reports_dir(args.lang)
+    for name in ("out", "processed"):
+        if getattr(args, name, None) is not None:
+            return Path(getattr(args, name))
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,11 +265,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pk2d {args.command}: interrupted; nothing half-written was kept. Run it again to continue.",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`pk2d clean | head -1`): not a bug, nothing to say
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        from .errors import os_error
+
+        err = os_error(exc, folder=_output_folder(args), what="The output folder")
+        if err is None:
+            return _internal_error(args.command, exc)
+        print(f"pk2d {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
     except Exception as exc:  # a bug, not bad input: one line, the trace in a file
-        where = _trace_file(args.command)
-        print(f"pk2d {args.command}: internal error ({type(exc).__name__}); this is a bug in pk2d, not in your data. "
-              f"The full trace is in {where}.", file=sys.stderr)
-        return 2
+        return _internal_error(args.command, exc)
+
+
+def _internal_error(command: str, exc: BaseException) -> int:
+    where = _trace_file(command)
+    told = f"The full trace is in {where}." if where else "The full trace could not be written to a file."
+    print(f"pk2d {command}: internal error ({type(exc).__name__}); this is a bug in pk2d, not in your data. {told}",
+          file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,14 +74,16 @@ def intervention_lists(village: str, *, round: int | None = None, catalogue=None
 def export_interventions(village: str, *, round: int | None = None, catalogue=None, processed_dir=None,
                          lang: str = defaults.LANG) -> Path:
     """Write ``<processed>/exports/<code>-<name>-intervensi-putaran-<r>.xlsx`` (a summary sheet, all
-    lists, and one sheet per RT for its cadre) and return its path."""
+    lists, and one sheet per RT for its cadre) and return its path; raises
+    :class:`~pk2d.errors.OutputFolderError` before building it when that folder cannot be written."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    from .io import atomic_path
+    from .io import atomic_path, ensure_writable_dir
 
     pdir = Path(processed_dir) if processed_dir else paths.PROCESSED_DIR
     facts, rows = intervention_lists(village, round=round, catalogue=catalogue, processed_dir=pdir, lang=lang)
+    ensure_writable_dir(pdir / EXPORTS_SUBDIR, "The exports folder (--processed)")
     lang = lang_of(lang)
 
     def T(key, **kw):  # noqa: N802

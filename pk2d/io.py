@@ -91,6 +91,67 @@ def write_excel(sheets: dict[str, pd.DataFrame], target) -> Path:
     return _write(target, writer)
 
 
+def ensure_writable_dir(path: str | Path, what: str = "The output folder") -> Path:
+    """Make sure ``path`` is a folder this process can write, before anything is computed for it.
+
+    Creates it (and its parents) when missing, refuses a file in its place, and probes by creating,
+    writing a few bytes to and removing a temporary file (``.pk2d-write-check.*.tmp``). Raises
+    :class:`~pk2d.errors.OutputFolderError` naming ``what`` and the folder, the cause (a file, no
+    permission, a read-only or full disk) and the fix; returns ``path``.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "a-file"
+    >>> _ = f.write_text("x")
+    >>> ensure_writable_dir(f, "The folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    pk2d.errors.OutputFolderError: The folder .../a-file cannot be written: it is a file, not a folder.
+    Perbaikan / fix: ...
+    """
+    from .errors import OutputFolderError, os_error
+
+    p = Path(path)
+    blocker = next((q for q in (p, *p.parents) if q.exists() or q.is_symlink()), None)
+    if blocker is not None and not blocker.is_dir():
+        kind = "a file, not a folder" if blocker.is_file() else "not a folder"
+        problem = f"it is {kind}" if blocker == p else f"{blocker} is {kind}"
+        raise OutputFolderError(p, problem, "name a folder (--processed / --out), or move the file away.",
+                                what=what, errno="ENOTDIR")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".pk2d-write-check.", suffix=".tmp", dir=p)
+        try:
+            os.write(fd, b"\0" * 4096)  # a full disk refuses even this much
+        finally:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(probe)
+    except OSError as exc:
+        err = os_error(exc, folder=p, what=what)
+        if err is None:  # nothing but a folder and a file was asked for: whatever refused it is the environment
+            import errno
+
+            name = errno.errorcode.get(exc.errno or -1, type(exc).__name__)
+            why = os.strerror(exc.errno).lower() if exc.errno else "refused"
+            err = OutputFolderError(p, f"the folder cannot be made or written there ({why}, {name})",
+                                    "choose a folder on an ordinary writable disk (--processed / --out).",
+                                    what=what, errno=name)
+        raise err from None
+    return p
+
+
+def sweep_temp_files(folder: str | Path) -> int:
+    """Remove the temporary files (``.NAME.XXXX.tmp``) that a killed writer left directly in ``folder``;
+    only call it while holding the folder's lock (no other writer can own them). Returns how many."""
+    n = 0
+    with contextlib.suppress(OSError):
+        for p in Path(folder).glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if p.is_file():
+                    p.unlink()
+                    n += 1
+    return n
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -15,6 +15,7 @@ functions. Reports read the run only (:mod:`pk2d.report`).
 from __future__ import annotations
 
 import hmac
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -93,11 +94,43 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"pk2d key fingerprint", "sha256").hexdigest()[:16]
 
 
+def _key_source(key) -> str:
+    """Where the key in use comes from, for messages (as :func:`pk2d.cleaning.load_key` chooses it)."""
+    if key is not None:
+        return "the key given to clean()"
+    return paths.KEY_ENV if os.environ.get(paths.KEY_ENV) else f"key file {paths.KEY_FILE}"
+
+
+def check_key(processed_dir: str | Path, fingerprint: str | None = None, *, source: str | None = None) -> None:
+    """Raise :class:`~pk2d.errors.KeyChangedError` when ``processed_dir`` holds a clean stage made with a key
+    whose fingerprint (:func:`key_fingerprint`) is not ``fingerprint`` (default: that of the key
+    :func:`pk2d.cleaning.load_key` gives); a folder without a clean stage passes. ``source`` says in the
+    message where the key in use comes from."""
+    from .errors import KeyChangedError
+    from .store import current_record
+
+    recorded = current_record(processed_dir).get("stages", {}).get("clean", {}).get("settings", {}).get(
+        "key_fingerprint")
+    if not recorded:
+        return
+    if fingerprint is None:
+        from .cleaning import load_key
+
+        fingerprint, source = key_fingerprint(load_key()), source or _key_source(None)
+    if recorded != fingerprint:
+        raise KeyChangedError(Path(processed_dir), recorded, fingerprint, source=source)
+
+
 def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths.PROCESSED_DIR, *,
-          key: bytes | str | None = None, today=None, force: bool = False) -> Cleaned:
+          key: bytes | str | None = None, today=None, force: bool = False, new_key: bool = False) -> Cleaned:
     """The clean stage: validate, clean and pseudonymise the exports of ``raw_dir`` into the run.
 
-    Raises :class:`~pk2d.errors.InputFileError`, and records nothing, if any file is unusable.
+    ``key``: the pseudonymisation key (default :func:`pk2d.cleaning.load_key`: ``PK2D_KEY`` or the key
+    file). When ``processed_dir`` was cleaned with another key, raises
+    :class:`~pk2d.errors.KeyChangedError` and changes nothing, since every pseudonymous id would change;
+    ``new_key=True`` starts over with the new key on purpose. Raises
+    :class:`~pk2d.errors.InputFileError`, and records nothing, if any file is unusable, and
+    :class:`~pk2d.errors.OutputFolderError` if ``processed_dir`` cannot be written.
 
     >>> res = clean("data/raw", "data/processed", key=b"secret")  # doctest: +SKIP
     >>> print(res.summary())  # doctest: +SKIP
@@ -109,14 +142,18 @@ def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths
     files = rawio.input_files(raw_dir)
     if not files:
         rawio.discover(raw_dir)  # raises the clear message (missing folder, no pair, no partner)
+    source = _key_source(key)
     key = cleaning.load_key() if key is None else key.encode() if isinstance(key, str) else bytes(key)
+    fingerprint = key_fingerprint(key)
     inputs = {f"raw/{p.name}": sha256_file(p) for p in files}
-    settings = {"raw_dir": _rel(raw_dir, pdir), "key_fingerprint": key_fingerprint(key),
+    settings = {"raw_dir": _rel(raw_dir, pdir), "key_fingerprint": fingerprint,
                 "contract_version": rawio.load_contract().get("version"),
                 "today": str(pd.Timestamp(today or pd.Timestamp.now().date()).date())}
     keyed = ("key_fingerprint", "contract_version", *(("today",) if today is not None else ()))
     with stage_writer(pdir, "clean", inputs=inputs, settings=settings, keyed=keyed, refresh=("raw_dir",),
                       force=force) as w:
+        if not new_key:  # under the folder lock: the record cannot change between this check and the commit
+            check_key(pdir, fingerprint, source=source)
         if not w.up_to_date:
             cleaning.clean(raw_dir, w.directory(), key=key, today=today)
     return Cleaned(w.run, w.up_to_date)
@@ -309,13 +346,24 @@ def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_di
 
     Each stage that is up to date returns at once; with ``reports`` (default) renders every
     village and district report of the run and ``reports/index.html``. Returns the render summary
-    (or None without reports).
+    (or None without reports). Before any notebook runs, every folder it writes is checked
+    (:class:`~pk2d.errors.OutputFolderError`) and so is the key (:class:`~pk2d.errors.KeyChangedError`:
+    ``run`` never starts over with a new key; ``pk2d clean --new-key`` does, on purpose).
     """
     import papermill as pm
 
     from .execute import execute_notebook
+    from .io import ensure_writable_dir
+    from .stage import PROCESSED_FOLDER
 
     executed_dir = Path(executed_dir)
+    ensure_writable_dir(processed_dir, PROCESSED_FOLDER)
+    ensure_writable_dir(executed_dir, "The executed-notebooks folder")
+    if reports:
+        from .report.batch import reports_dir
+
+        ensure_writable_dir(out_dir or reports_dir(defaults.LANG), "The reports folder (--out)")
+    check_key(processed_dir)
     params = {"raw_dir": str(Path(raw_dir).resolve()), "processed_dir": str(Path(processed_dir).resolve())}
     for nb in notebooks:
         t0 = time.perf_counter()

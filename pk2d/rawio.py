@@ -203,6 +203,9 @@ def discover(raw_dir) -> list[FilePair]:
     [FilePair(stem='sintetis_kotabaru_2024_putaran1', keluarga=..., anggota=...)]
     """
     raw_dir = Path(raw_dir)
+    if raw_dir.is_file():
+        raise InputFileError(raw_dir, "this is a file; the raw-data option names the folder that holds the exports.",
+                             fix=f"pass its folder instead (--raw {raw_dir.parent}).")
     if not raw_dir.is_dir():
         raise InputFileError(raw_dir, "the raw-data folder does not exist.",
                              fix="create it and put the families and members exports in it.")

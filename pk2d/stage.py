@@ -3,7 +3,10 @@
 :func:`stage_writer` holds the processed folder's lock for the whole stage, tells whether the stage
 is up to date (same key: inputs, keyed settings and code), gives the paths to write to, and on
 success makes the files a generation (named by their hashes) and commits a new run record; on any
-failure or interruption it removes what it wrote, and the run stays as it was.
+failure or interruption it removes what it wrote, and the run stays as it was. A processed folder that
+cannot be written (a file in its place, no permission, a read-only or full disk) stops the stage before it
+computes anything, or, when the disk fills while it writes, with the same clear
+:class:`~pk2d.errors.OutputFolderError` (never a bare ``OSError``).
 """
 from __future__ import annotations
 
@@ -17,11 +20,15 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .io import freeze as _freeze
 from .io import process_alive as _alive
-from .io import sha256_file, write_json
+from .io import ensure_writable_dir, sha256_file, sweep_temp_files, write_json
 from .io import thaw as _thaw
-from .errors import StaleRunError
+from .errors import StaleRunError, os_error
 from .store import (FORMAT, RUN_FILE, RUNS_DIR, STAGES, UPSTREAM, Run, StageRecord, _code, _pinned_records,
                     current_record, digest, folder_lock, gc_lock, open_run)
+
+
+#: how messages name the processed folder
+PROCESSED_FOLDER = "The processed-data folder (--processed)"
 
 
 class StageWriter:
@@ -134,32 +141,40 @@ def stage_writer(processed_dir: str | Path, stage: str, *, inputs: Mapping[str, 
     stays up to date and the record is renewed with them.
     """
     pdir = Path(processed_dir).resolve()
-    pdir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(pdir, PROCESSED_FOLDER)
     settings = _thaw(settings)
     keyed_settings = settings if keyed is None else {k: settings.get(k) for k in keyed}
     key = digest({"stage": stage, "inputs": dict(inputs), "settings": keyed_settings, "code": _code(stage)})
-    with folder_lock(pdir, f"pk2d {stage}"):
-        up_to_date, resave = False, False
-        current = open_run(pdir, check=False) if (pdir / RUN_FILE).is_file() else None
-        if current is not None:
-            _inputs_still_current(current, stage, inputs)
-            if not force and current.has(stage) and current.record(stage).key == key:
-                rec = current.record(stage)
-                up_to_date = _intact(current.folder(stage), _thaw(rec.outputs))
-                old = _thaw(rec.settings)
-                resave = up_to_date and any(old.get(k) != settings.get(k) for k in refresh)
-        w = StageWriter(pdir, stage, key, inputs, settings, up_to_date)
-        try:
-            yield w
-            if resave:
-                w.recommit()
-            elif up_to_date:
-                w.run = open_run(pdir, check=False)
-            else:
-                w.commit()
-        except BaseException:
-            w.abort()
+    try:
+        with folder_lock(pdir, f"pk2d {stage}"):
+            for folder in (pdir, pdir / RUNS_DIR):  # a killed commit's run.json / runs/<id>.json temporary file
+                sweep_temp_files(folder)
+            up_to_date, resave = False, False
+            current = open_run(pdir, check=False) if (pdir / RUN_FILE).is_file() else None
+            if current is not None:
+                _inputs_still_current(current, stage, inputs)
+                if not force and current.has(stage) and current.record(stage).key == key:
+                    rec = current.record(stage)
+                    up_to_date = _intact(current.folder(stage), _thaw(rec.outputs))
+                    old = _thaw(rec.settings)
+                    resave = up_to_date and any(old.get(k) != settings.get(k) for k in refresh)
+            w = StageWriter(pdir, stage, key, inputs, settings, up_to_date)
+            try:
+                yield w
+                if resave:
+                    w.recommit()
+                elif up_to_date:
+                    w.run = open_run(pdir, check=False)
+                else:
+                    w.commit()
+            except BaseException:
+                w.abort()
+                raise
+    except OSError as exc:  # the disk filled (or turned read-only) while the stage wrote: nothing was kept
+        err = os_error(exc, folder=pdir, what=PROCESSED_FOLDER)
+        if err is None:
             raise
+        raise err from None
 
 
 def _intact(folder: Path, outputs: Mapping[str, Mapping]) -> bool:

@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from . import __version__, paths
-from .errors import MissingInputError, RunLockedError, StaleRunError
+from .errors import FileSystemError, MissingInputError, RunLockedError, StaleRunError
 from .io import freeze as _freeze
 from .io import process_alive as _alive
 from .io import sha256_file
@@ -60,7 +60,8 @@ FORMAT = 1
 #: the report and render code is not here: it decides how a report looks, and the render
 #: batch keys on it instead (a test checks that every module is in exactly one list)
 STAGE_CODE = {
-    "clean": ("cleaning.py", "rawio.py", "contract.yaml", "data/wilayah.csv"),
+    "clean": ("cleaning.py", "rawio.py", "rawfile.py", "parse.py", "validate.py", "contract.yaml",
+              "data/wilayah.csv"),
     "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py"),
     "compare": ("compare.py", "compare_design.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py",
                 "report/province_tables.py", "report/disclosure.py", "catalogues/agencies.yaml"),
@@ -372,6 +373,9 @@ def open_run(processed_dir: str | Path = paths.PROCESSED_DIR, *, run_id: str | N
     """
     pdir = Path(processed_dir).resolve()
     path = pdir / RUN_FILE if run_id is None else pdir / RUNS_DIR / f"{run_id}.json"
+    if pdir.exists() and not pdir.is_dir():
+        raise FileSystemError(pdir, "it is a file, not a processed-data folder (one holding run.json)", errno="ENOTDIR",
+                              fix="name the folder `pk2d clean` wrote (--processed), or move the file away.")
     if not pdir.is_dir() or not path.is_file():
         if run_id is not None:
             raise StaleRunError(pdir, [f"run {run_id[:12]} is no longer kept in {pdir / RUNS_DIR}"], "pk2d report")

@@ -54,8 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import paths
-from .io import atomic_path
-from .synth_export import _choice, _codes_of, _dirt, _raw_tables, _write
+from .synth_export import _choice, _codes_of, _dirt, _raw_tables, _write, write_lokus, write_regions
 from .synth_places import SEX, SynthError, _load, _name_list, _names, _sample_villages, _scale_villages
 
 #: the sample's calibration: each village within this of its target, so that a published figure
@@ -586,7 +585,9 @@ def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, di
                 raise SynthError(f"rounds={rounds}: kabupaten {kab['kode_kabupaten']} has {len(kab['rounds'])} "
                                  "round(s) in the villages file.",
                                  fix="ask for fewer rounds or add rounds to the villages file")
-    out_dir = Path(out_dir)
+    from .io import ensure_writable_dir
+
+    out_dir = ensure_writable_dir(Path(out_dir), "The synthetic-exports folder (--out)")
     parts = []
     if families is not None:
         parts.append(_synth_kabupaten(out_dir, {**shared, **kabs[0]}, np.random.SeedSequence(seed), dirt,
@@ -600,23 +601,10 @@ def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, di
     dirt_counts = {k: v for p in parts for k, v in p["dirt"].items()}
     times = {f"{p['label']}_{k}": v for p in parts for k, v in p["times"].items()}
     if families is None:
-        files.append(_write_lokus(out_dir, kabs))
+        files += [write_lokus(out_dir, kabs), write_regions(out_dir, kabs)]
     times["total"] = round(time.perf_counter() - clock, 3)
     return SynthResult(files, counts, pd.concat([p["calibration"] for p in parts], ignore_index=True), dirt_counts,
                        times)
-
-
-def _write_lokus(out_dir: Path, kabs: list[dict]) -> Path:
-    """``SINTETIS_desa_lokus.csv``: the desa lokus of every kabupaten and the year each became one."""
-    rows = []
-    for kab in kabs:
-        names = {v["kode_desa"]: v["nama_desa"] for v in kab["villages"]}
-        rows += [{"kode_kabupaten": kab["kode_kabupaten"], "kode_desa": x["kode_desa"],
-                  "nama_desa": names[x["kode_desa"]], "tahun": int(x["tahun"])} for x in kab.get("lokus", [])]
-    path = out_dir / "SINTETIS_desa_lokus.csv"
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows, columns=["kode_kabupaten", "kode_desa", "nama_desa", "tahun"]).to_csv(tmp, index=False)
-    return path
 
 
 def _synth_kabupaten(out_dir: Path, cfg: dict, seq, dirt: float, rounds: int, families: int | None = None) -> dict:

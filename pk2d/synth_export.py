@@ -224,3 +224,35 @@ def _write(table, path, st):
         pacsv.write_csv(table.rename_columns(names), fh, write_options=opts)
     os.chmod(path, 0o644)  # atomic_path's temporary file is private (0600)
     return Path(path)
+
+
+# ------------------------------------------------------------ lists ---
+def write_lokus(out_dir: Path, kabs: list[dict]) -> Path:
+    """``SINTETIS_desa_lokus.csv``: the desa lokus of every kabupaten and the year each became one."""
+    rows = []
+    for kab in kabs:
+        names = {v["kode_desa"]: v["nama_desa"] for v in kab["villages"]}
+        rows += [{"kode_kabupaten": kab["kode_kabupaten"], "kode_desa": x["kode_desa"],
+                  "nama_desa": names[x["kode_desa"]], "tahun": int(x["tahun"])} for x in kab.get("lokus", [])]
+    path = out_dir / "SINTETIS_desa_lokus.csv"
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=["kode_kabupaten", "kode_desa", "nama_desa", "tahun"]).to_csv(tmp, index=False)
+    return path
+
+
+def write_regions(out_dir: Path, kabs: list[dict]) -> Path:
+    """``SINTETIS_wilayah.csv``: the team's region list (kecamatan and desa of the villages file), which
+    the clean stage checks every kecamatan and desa code against."""
+    rows = {}
+    for kab in kabs:
+        for v in kab["villages"]:
+            rows[v["kode_kecamatan"]] = {"kode": v["kode_kecamatan"], "tingkat": "kecamatan",
+                                         "nama": v["nama_kecamatan"], "kode_induk": kab["kode_kabupaten"]}
+            rows[v["kode_desa"]] = {"kode": v["kode_desa"], "tingkat": "desa", "nama": v["nama_desa"],
+                                    "kode_induk": v["kode_kecamatan"]}
+    path = out_dir / "SINTETIS_wilayah.csv"
+    with atomic_path(path) as tmp:
+        pd.DataFrame(sorted(rows.values(), key=lambda r: r["kode"]),
+                     columns=["kode", "tingkat", "nama", "kode_induk"]).assign(sumber="SINTETIS").to_csv(tmp, index=False)
+    os.chmod(path, 0o644)
+    return path

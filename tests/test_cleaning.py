@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pk2d import cleaning as clean, rawio
+from pk2d import cleaning as clean, parse, rawio
 from pk2d import io as pio
 from pk2d.errors import InputFileError
 
@@ -52,18 +52,18 @@ def rejected(res: clean.CleanResult) -> set[tuple]:
 
 # ------------------------------------------------------------ normalisation ---
 def test_numbers_decimal_comma_and_thousands():
-    got = clean.parse_number(pd.Series(["1.500.000", "12,5", "1.234,5", "12.5", "36", "Rp 2.000.000", "1,500,000",
+    got = parse.parse_number(pd.Series(["1.500.000", "12,5", "1.234,5", "12.5", "36", "Rp 2.000.000", "1,500,000",
                                         "1.234.567,89", "-3", "abc", "1.2.3", None]))
     assert got.tolist()[:9] == [1500000, 12.5, 1234.5, 12.5, 36, 2000000, 1500000, 1234567.89, -3]
     assert got.iloc[9:].isna().all()
 
 
 def test_whole_numbers():
-    assert clean.parse_int(pd.Series(["24", "24,0", "24,5", "x"])).tolist() == [24, 24, pd.NA, pd.NA]
+    assert parse.parse_int(pd.Series(["24", "24,0", "24,5", "x"])).tolist() == [24, 24, pd.NA, pd.NA]
 
 
 def test_dates_in_every_accepted_form():
-    got = clean.parse_date(pd.Series(["2024-06-14", "14/06/2024", "14-06-2024", "45457", "2024-06-14 08:30:00",
+    got = parse.parse_date(pd.Series(["2024-06-14", "14/06/2024", "14-06-2024", "45457", "2024-06-14 08:30:00",
                                       "31/02/2024", "14 Juni 2024", None]))
     assert [d.strftime("%Y-%m-%d") for d in got.iloc[:5]] == ["2024-06-14"] * 5
     assert got.iloc[5:].isna().all()  # 31 February, month names, missing
@@ -71,26 +71,26 @@ def test_dates_in_every_accepted_form():
 
 def test_codes_are_case_and_space_insensitive():
     spec = next(c for c in rawio.columns("anggota") if c["name"] == "hubungan")
-    got = clean.parse_code(pd.Series(["Kepala Keluarga", "KEPALA  keluarga", "1", "01", "2. Istri", "Istri",
+    got = parse.parse_code(pd.Series(["Kepala Keluarga", "KEPALA  keluarga", "1", "01", "2. Istri", "Istri",
                                       "anak_kandung", "pasangan", "tetangga"]), spec)
     assert got.tolist()[:8] == ["kepala"] * 4 + ["pasangan", "pasangan", "anak", "pasangan"]
     assert pd.isna(got.iloc[8])
 
 
 def test_yes_no_spellings():
-    got = clean.parse_yesno(pd.Series(["Ya", "YA", "y", "1", "Tidak", "tdk", "0", "Tidak Ada", "mungkin", None]))
+    got = parse.parse_yesno(pd.Series(["Ya", "YA", "y", "1", "Tidak", "tdk", "0", "Tidak Ada", "mungkin", None]))
     assert got.tolist() == [True, True, True, True, False, False, False, False, pd.NA, pd.NA]
     assert str(got.dtype) == "boolean"
 
 
 def test_rt_numbers():
-    got = clean.parse_rt(pd.Series(["001", "1", "RT 01", "rt.003", "RT 002/RW 001", "12", "abc", "1234"]))
+    got = parse.parse_rt(pd.Series(["001", "1", "RT 01", "rt.003", "RT 002/RW 001", "12", "abc", "1234"]))
     assert got.tolist() == [1, 1, 1, 3, 2, 12, pd.NA, pd.NA]
 
 
 def test_ids_keep_16_digits_only():
     nik = "63020601" + "01240001"  # built, so no 16-digit literal sits in the repository
-    got = clean.parse_id16(pd.Series([nik, " 6302 0601 0124 0001", "'" + nik, nik + ".0", "6.30206E+15", "123"]))
+    got = parse.parse_id16(pd.Series([nik, " 6302 0601 0124 0001", "'" + nik, nik + ".0", "6.30206E+15", "123"]))
     assert got.tolist()[:4] == ["63020601" "01240001"] * 4 and got.iloc[4:].isna().all()
 
 

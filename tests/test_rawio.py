@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pk2d import rawfile
-from pk2d import rawio
+from pk2d import parse, rawio
 from pk2d.errors import InputFileError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clean"
@@ -72,9 +72,8 @@ def test_semicolon_latin1_with_decimal_comma_and_yes_no_spellings(tmp_path):
     row = got.data.iloc[0]
     assert row["nama_kepala"] == "José Ñoño"
     assert (row["luas_lantai_m2"], row["pendapatan_bulanan"]) == ("36,5", "2.500.000")  # still text here
-    from pk2d import cleaning as clean
-    assert clean.parse_number(got.data["luas_lantai_m2"]).iloc[0] == 36.5
-    assert clean.parse_yesno(got.data[["buku_nikah", "pasangan_serumah", "makan_2x_sehari", "makanan_beragam",
+    assert parse.parse_number(got.data["luas_lantai_m2"]).iloc[0] == 36.5
+    assert parse.parse_yesno(got.data[["buku_nikah", "pasangan_serumah", "makan_2x_sehari", "makanan_beragam",
                                        "kdrt", "konflik_keluarga"]].iloc[0].astype("str")).tolist() == \
         [True, True, True, True, False, False]
 

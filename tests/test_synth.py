@@ -138,17 +138,17 @@ def small(tmp_path_factory):
 # -------------------------------------------------------------------- tests ---
 def test_same_seed_same_bytes_other_seed_differs(small):
     (a, ra), (a2, _), (b, _) = small["a"], small["a_again"], small["b"]
-    assert sorted(p.name for p in ra.files) == sorted(p.name for p in a.iterdir()) and len(ra.files) == 5
+    assert sorted(p.name for p in ra.files) == sorted(p.name for p in a.iterdir()) and len(ra.files) == 6
     for p in ra.files:
         assert p.read_bytes() == (a2 / p.name).read_bytes(), p.name
-        if p.name != "SINTETIS_desa_lokus.csv":  # the list is the villages file's, not drawn
+        if p.name not in ("SINTETIS_desa_lokus.csv", "SINTETIS_wilayah.csv"):  # the villages file's, not drawn
             assert p.read_bytes() != (b / p.name).read_bytes(), p.name
 
 
 def test_files_follow_the_contract(sample):
     out, res = sample
     expected = {f"SINTETIS_{label}_{r}_{t}.csv" for label, rounds in ROUNDS.items() for r in rounds.values()
-                for t in ("keluarga", "anggota")} | {"SINTETIS_desa_lokus.csv"}
+                for t in ("keluarga", "anggota")} | {"SINTETIS_desa_lokus.csv", "SINTETIS_wilayah.csv"}
     assert {p.name for p in res.files} == expected and all(p.exists() for p in res.files)
     for label, rounds in ROUNDS.items():
         for k in rounds:

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .. import __version__, paths
-from ..errors import Pk2dError, ReportError
-from ..io import atomic_path, sha256_file, write_json, write_text
+from ..errors import OutputFolderError, Pk2dError, ReportError
+from ..io import ensure_writable_dir, sha256_file, write_json, write_text
 from ..fmt import printable
 from ..execute import ExecutionFailed, run_notebook
 from ..kernel import KernelPool, KernelStartError
@@ -142,14 +142,12 @@ def sweep_temporary(out_dir: str | Path) -> int:
 
 
 def _check_writable(out_dir: Path) -> None:
+    """Before anything renders: ``out_dir`` is a folder (created when missing) this process can write."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out_dir / ".pk2d-write-check") as tmp:
-            tmp.write_text("ok")
-        (out_dir / ".pk2d-write-check").unlink()
-    except OSError as exc:
-        raise ReportError("batch", f"the reports folder {out_dir} cannot be written ({exc.strerror or exc})",
-                          fix="Make it writable, free some disk space, or pass another folder with --out.") from None
+        ensure_writable_dir(out_dir, "The reports folder (--out)")
+    except OutputFolderError as exc:  # bad environment, not a failed report: exit code 2 like every such error
+        raise ReportError("batch", f"the reports folder {exc.path} cannot be written ({exc.problem})",
+                          fix=exc.fix, exit_code=2) from None
 
 
 # --- memory ----------------------------------------------------------------------------------------
