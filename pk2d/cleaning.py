@@ -43,17 +43,19 @@ log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------ normalising ---
-def normalise(raw: pd.DataFrame, table: str) -> tuple[pd.DataFrame, dict[str, pd.Series], dict]:
+def normalise(raw: pd.DataFrame, table: str, stated: dict[str, dict] | None = None
+              ) -> tuple[pd.DataFrame, dict[str, pd.Series], dict]:
     """Typed frame of ``raw`` (columns absent from the file become all-missing); per column, the
     mask of cells that held a value the parser did not understand; and per file the conventions
-    (:func:`pk2d.parse.file_conventions`) its numbers and dates were read with.
+    (:func:`pk2d.parse.file_conventions`; ``stated``: those a mapping states for its files) its numbers
+    and dates were read with.
 
     Raises :class:`~pk2d.errors.InputFileError` for a file that cannot be read right value by value
     (:func:`pk2d.parse.check_columns`).
 
     >>> typed, bad, conv = normalise(rawio.read_table("x_anggota.csv", "anggota").data, "anggota")  # doctest: +SKIP
     """
-    conv = file_conventions(raw, table)
+    conv = file_conventions(raw, table, stated)
     files = raw["_file"].astype("str") if len(conv) > 1 else None
     out, bad = {c: raw[c] for c in raw.columns if c.startswith("_")}, {}
     for col in rawio.columns(table):
@@ -277,10 +279,12 @@ def _accounting(raw: pd.DataFrame, kept: pd.Index, rej: pd.DataFrame, dups: int,
     return acc, {str(n): dict(zip(keys, map(int, c))) for n, c in zip(names, counts)}
 
 
-def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, list[str]], conventions: dict) -> dict:
+def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, list[str]], conventions: dict,
+         mapping: dict | None = None) -> dict:
     """The cleaning log: per input file its format, hash, accounting and the kabupaten its kept
-    families belong to (so a report can show the files behind its own kabupaten). No wall-clock
-    time: rerunning on the same files writes the same log."""
+    families belong to (so a report can show the files behind its own kabupaten), and the mapping
+    applied (:meth:`pk2d.mapping.Mapping.record`), if any. No wall-clock time: rerunning on the same
+    files writes the same log."""
     inputs = []
     for i, pair in enumerate(raws):
         for t, rt in zip(rawio.TABLES, pair):
@@ -294,6 +298,7 @@ def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, li
         pk2d_version = "unknown"
     return {"pk2d_clean_version": CLEAN_VERSION, "pk2d_version": pk2d_version,
             "contract_version": rawio.load_contract().get("version"),
+            **({"mapping": mapping} if mapping else {}),
             "today": today.date().isoformat(), "inputs": inputs,
             "rules": {t: {k: int(v) for k, v in r.drop_duplicates(["_idx", "rule"])["rule"].value_counts().items()}
                       for t, r in rej.items()},
@@ -342,30 +347,52 @@ def summary_text(log: dict) -> str:
     lines = [f"pk2d clean {log['pk2d_clean_version']}: {len(log['inputs']) // 2} pasang file (file pairs)"]
     lines += [f"{names[t]}: {num(a['raw'])} baris mentah (raw rows) = {num(a['kept'])} disimpan (kept) + "
               f"{num(a['rejected'])} ditolak (rejected) + {num(a['exact_duplicates_removed'])} duplikat persis "
-              "dihapus (exact duplicates removed)" for t, a in log["accounting"].items()]
+              "dihapus (exact duplicates removed)"
+              + (f" + {num(a['superseded'])} versi lama dari kiriman yang disunting (superseded by an edit)"
+                 if a.get("superseded") else "") for t, a in log["accounting"].items()]
     rules = [f"  {t:<9} {r:<32} {num(n):>9}" for t, counts in log["rules"].items() for r, n in counts.items()]
     lines += ["Alasan penolakan, jumlah baris (rejection reasons, rows):", *rules] if rules else []
     lines += [f"Kolom tak dikenal diabaikan (unknown columns ignored) di {f}: {', '.join(cols)}"
               for f, cols in log["unknown_columns"].items()]
     lines += [f"Cara baca (read as) {x['file']}: {', '.join(notes)}" for x in log["inputs"] if (notes := _read_notes(x))]
+    if log.get("mapping"):
+        mp = log["mapping"]
+        lines.append(f"Pemetaan kolom (mapping) {mp['file']} (sha256 {mp['sha256'][:12]}) diterapkan pada (applied "
+                     f"to) {len(mp['applied_to'])} file: {', '.join(mp['applied_to'])}")
     return "\n".join(lines + ["Rincian (details): rejects.csv, cleaning_log.json"])
 
 
 def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | None = None,
-          today=None) -> CleanResult:
+          today=None, mapping=None) -> CleanResult:
     """Run the clean stage: read ``raw_dir``, write families/members/rejects/log to ``out_dir``.
 
     Raises :class:`~pk2d.errors.InputFileError`, and writes nothing, if any file is unusable.
     ``today`` (default: the current date) bounds interview dates; ``key`` defaults to :func:`load_key`.
+    ``mapping`` (a mapping file or :class:`pk2d.mapping.Mapping`) is applied to the files it covers
+    (:class:`~pk2d.errors.MappingError` when it covers none) and recorded in the log with its hash.
 
     >>> res = clean("data/raw", "data/processed", key=b"secret")  # doctest: +SKIP
     >>> print(res.summary())  # doctest: +SKIP
     """
     today = pd.Timestamp(today or dt.date.today()).normalize()
-    raws = [rawio.read_pair(p) for p in rawio.discover(raw_dir)]
+    if mapping is not None and not hasattr(mapping, "table_for"):
+        from .mapping import load_mapping
+
+        mapping = load_mapping(mapping)
+    pairs = rawio.discover(raw_dir)
+    if mapping is not None and not any(mapping.table_for(getattr(p, t), t) for p in pairs for t in rawio.TABLES
+                                       if getattr(p, "tool", None) is None):  # not to a field tool's export
+        from .errors import MappingError
+
+        raise MappingError(mapping.path, f"it applies to none of the exports in {raw_dir} (tables "
+                           f"{', '.join(mapping.tables)}; files {dict(mapping.files) or 'all'}).",
+                           "correct its files: patterns (globs on the file name), or clean without --mapping.")
+    raws = [rawio.read_pair(p, mapping) for p in pairs]
+    applied = [rt.path.name for pair in raws for rt in pair if "mapping" in rt.info]
+    stated = dict.fromkeys(applied, dict(mapping.formats)) if mapping is not None and mapping.formats else None
     raw = {t: rawio.combine([pair[j] for pair in raws]) for j, t in enumerate(rawio.TABLES)}
-    F, f_bad, f_conv = normalise(raw["keluarga"], "keluarga")
-    M, m_bad, m_conv = normalise(raw["anggota"], "anggota")
+    F, f_bad, f_conv = normalise(raw["keluarga"], "keluarga", stated)
+    M, m_bad, m_conv = normalise(raw["anggota"], "anggota", stated)
     rounds = _pair_rounds(F, raws)  # the last file-level check
     (F, f_bad, f_shift), (M, m_bad, m_shift) = _shifted(F, f_bad, "keluarga"), _shifted(M, m_bad, "anggota")
     key = load_key() if key is None else key.encode() if isinstance(key, str) else bytes(key)
@@ -398,13 +425,17 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
                    raw["keluarga"].loc[F.index, "_row"].to_numpy())
 
     accounting, per_file = {}, {}
-    for t, kept, dups in (("keluarga", F.index, f_dup), ("anggota", M.index, m_dup)):
+    for j, (t, kept, dups) in enumerate((("keluarga", F.index, f_dup), ("anggota", M.index, m_dup))):
         accounting[t], per_file[t] = _accounting(raw[t], kept, rej[t], dups, t)
+        superseded = sum(pair[j].info.get("superseded", 0) for pair in raws)
+        if superseded:  # edited submissions of a field tool: the older versions, never read as rows
+            accounting[t].update(raw=accounting[t]["raw"] + superseded, superseded=superseded)
     rejects = pd.concat([r.assign(table=t, file=raw[t].loc[r["_idx"], "_file"].astype("str").to_numpy(),
                                   row=raw[t].loc[r["_idx"], "_row"].to_numpy())[REJECT_COLUMNS]
                          for t, r in rej.items()], ignore_index=True).sort_values(REJECT_COLUMNS[:5], ignore_index=True)
     kab = {int(i): sorted(g.unique()) for i, g in F.groupby("_pair", observed=True)["kode_kabupaten"]}
-    log_data = _log(raws, rounds, rej, accounting, per_file, today, kab, f_conv | m_conv)
+    log_data = _log(raws, rounds, rej, accounting, per_file, today, kab, f_conv | m_conv,
+                    mapping.record(applied) if mapping is not None else None)
 
     _write_outputs(Path(out_dir), {
         "families.parquet": lambda p: families.to_parquet(p, index=False),

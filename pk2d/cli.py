@@ -1,15 +1,17 @@
 """Command line: thin wrappers over the stage functions; defaults from pk2d.defaults and pk2d.paths.
 
-    pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X]
-    pk2d clean [--raw DIR] [--processed DIR] [--force] [--new-key]
+    pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X] [--tool kobo-xlsx|kobo-csv|odk-csv]
+    pk2d clean [--raw DIR] [--processed DIR] [--force] [--new-key] [--mapping FILE.yaml]
     pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--lonely-psu RULE] [--force]
     pk2d compare [--processed DIR] [--raw DIR] [--n-boot N] [--n-runs N] [--seed N] [--force]
     pk2d report (--village CODE ... | --all [--kabupaten CODE] | --province CODE) [--round R]
                 [--format html,pdf,docx,xlsx]
                 [--lang id|en] [--jobs N] [--force] [--retry-failed] [--pdf-engine auto|chromium|weasyprint]
     pk2d interventions --village CODE [--round R] [--processed DIR]
-    pk2d run   [--raw DIR] [--processed DIR] [--jobs N]
+    pk2d run   [--raw DIR] [--processed DIR] [--jobs N] [--mapping FILE.yaml]
+    pk2d map (--init EXPORT [--table keluarga|anggota] [--out FILE.yaml] [--force] | --check FILE.yaml)
     pk2d dictionary [--check]
+    pk2d form [--lang id|en] [--regions CSV] --out FILE.xlsx
 
 Every stage is incremental: a stage whose inputs, settings and code are unchanged says so and
 returns. Bad input ends with one clear paragraph on stderr and exit code 2, never a traceback
@@ -36,10 +38,17 @@ def _cmd_synth(a) -> int:
     from .synth import synthesize
 
     t0 = time.perf_counter()
-    res = synthesize(a.out, seed=a.seed, families=a.families, dirt=a.dirt, rounds=a.rounds)
-    for f in res.files:
+    if a.tool:  # the sample as a field tool would have exported it
+        from .synth_tools import export_folder
+
+        with tempfile.TemporaryDirectory() as native:
+            synthesize(native, seed=a.seed, families=a.families, dirt=a.dirt, rounds=a.rounds)
+            files = export_folder(native, a.out, a.tool)
+    else:
+        files = synthesize(a.out, seed=a.seed, families=a.families, dirt=a.dirt, rounds=a.rounds).files
+    for f in files:
         print(f)
-    print(f"{len(res.files)} files written in {time.perf_counter() - t0:.1f} s")
+    print(f"{len(files)} files written in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -47,7 +56,7 @@ def _cmd_clean(a) -> int:
     from .pipeline import clean
 
     t0 = time.perf_counter()
-    res = clean(a.raw, a.processed, force=a.force, new_key=a.new_key)
+    res = clean(a.raw, a.processed, force=a.force, new_key=a.new_key, mapping=a.mapping)
     print(res.summary())
     print(f"-> {res.run.folder('clean')} ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -117,8 +126,37 @@ def _cmd_interventions(a) -> int:
 def _cmd_run(a) -> int:
     from .pipeline import run
 
-    run(raw_dir=a.raw, processed_dir=a.processed, jobs=a.jobs)
+    run(raw_dir=a.raw, processed_dir=a.processed, jobs=a.jobs, mapping=a.mapping)
     print(f"\nreports: {paths.REPORTS_DIR / 'index.html'}")
+    return 0
+
+
+def _cmd_map(a) -> int:
+    from .mapping import load_mapping
+
+    if a.check:
+        m = load_mapping(a.check)
+        print(f"{m.path}: valid (sha256 {m.sha256[:12]}){': ' + m.description if m.description else ''}")
+        for t, tm in m.tables.items():
+            files = ", ".join(m.files.get(t, ("*",)))
+            print(f"  {t} (files {files}): {len(tm.columns)} columns renamed, {len(tm.recode)} recoded, "
+                  f"{len(tm.split)} split, {len(tm.join)} joined, {len(tm.constants)} constants")
+        if m.formats:
+            print(f"  formats: {', '.join(f'{k} {v}' for k, v in m.formats.items())}")
+        return 0
+    from .errors import MappingError
+    from .io import write_text
+    from .mapping_read import init_template
+
+    text, table = init_template(a.init, a.table)
+    out = a.out or Path(f"{Path(a.init).stem}.mapping.yaml")
+    if out.exists() and not a.force:
+        raise MappingError(out, "the file exists already; nothing was written.", "pass --force to replace it, or "
+                           "another --out.")
+    write_text(out, text)
+    load_mapping(out)  # the template is valid as written
+    print(f"{out} (table {table}): fill in each ???, then `pk2d map --check {out}` and "
+          f"`pk2d clean --mapping {out}`")
     return 0
 
 
@@ -139,6 +177,14 @@ def _cmd_dictionary(a) -> int:
     return 0
 
 
+def _cmd_form(a) -> int:
+    from .form import build_form, summary, write_form
+
+    path = write_form(a.out, lang=a.lang, regions=a.regions)
+    print(f"{path}\n{summary(build_form(a.lang, a.regions))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pk2d", description="PK2D family-quality pipeline (IKK, iBangga).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -150,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale mode: number of families (e.g. 90000, 1000000); default: the sample villages")
     s.add_argument("--dirt", type=float, default=1.0, help="multiplier of the dirt rates (0 = clean files)")
     s.add_argument("--rounds", type=int, default=None, help="survey rounds of each kabupaten (default: all of the villages file, 1 in scale mode)")
+    s.add_argument("--tool", choices=["kobo-xlsx", "kobo-csv", "odk-csv"], default=None,
+                   help="write each round as that field tool's export of the pk2d form (default: native files)")
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("clean", help="validate, clean and pseudonymise the raw exports (stage 1)")
@@ -159,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--new-key", action="store_true",
                    help="start over with a new pseudonymisation key: every id_keluarga/id_anggota changes and "
                         "earlier exports no longer link (without it a changed key is refused)")
+    s.add_argument("--mapping", type=Path, default=None, metavar="FILE.yaml",
+                   help="a mapping of another export's columns and answers to the contract (pk2d map --init)")
     s.set_defaults(func=_cmd_clean)
 
     s = sub.add_parser("index", help="family scores and area estimates for each catalogue (stage 2)")
@@ -218,11 +268,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--raw", type=Path, default=paths.RAW_DIR)
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
     s.add_argument("--jobs", type=int, default=defaults.JOBS, help=f"reports rendered in parallel ({defaults.JOBS})")
+    s.add_argument("--mapping", type=Path, default=None, metavar="FILE.yaml",
+                   help="a mapping of another export's columns and answers to the contract (pk2d map --init)")
     s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("map", help="a mapping file for another system's export: write a template, or check one")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--init", type=Path, metavar="EXPORT", help="write a commented template from this export's header")
+    what.add_argument("--check", type=Path, metavar="FILE.yaml", help="validate a mapping file")
+    s.add_argument("--table", choices=["keluarga", "anggota"], default=None,
+                   help="with --init: the table the export holds (default: from its name or header)")
+    s.add_argument("--out", type=Path, default=None, help="with --init: default EXPORT_NAME.mapping.yaml here")
+    s.add_argument("--force", action="store_true", help="with --init: replace an existing --out")
+    s.set_defaults(func=_cmd_map)
 
     s = sub.add_parser("dictionary", help="write data/raw/README.md from pk2d/contract.yaml")
     s.add_argument("--check", action="store_true", help="only check that it is up to date")
     s.set_defaults(func=_cmd_dictionary)
+
+    s = sub.add_parser("form", help="write the XLSForm (ODK Collect / KoboToolbox) of the raw-data contract")
+    s.add_argument("--lang", choices=["id", "en"], default=defaults.LANG, help="the form's default language")
+    s.add_argument("--regions", type=Path, default=None, metavar="CSV",
+                   help="the team's region list (kode,tingkat,nama,kode_induk, e.g. data/raw/SINTETIS_wilayah.csv): "
+                        "kecamatan and desa become lists to choose from")
+    s.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx")
+    s.set_defaults(func=_cmd_form)
     return p
 
 

@@ -32,6 +32,18 @@ class InputFileError(Pk2dError):
         super().__init__(f"File {self.path}: {problem}", fix=fix)
 
 
+class MappingError(Pk2dError):
+    """A column mapping (:mod:`pk2d.mapping`) is invalid, or does not fit a file it is applied to.
+    ``path``: the mapping file; ``key``: the entry at fault (``tables.keluarga.recode.ibadah_bersama``)."""
+
+    def __init__(self, path, problem: str, fix: str | None = None, key: str | None = None):
+        self.path = safe_path(path)
+        self.problem = problem
+        self.key = key
+        where = f" [{key}]" if key else ""
+        super().__init__(f"Mapping {self.path}{where}: {problem}", fix=fix)
+
+
 class CatalogueError(Pk2dError):
     """An indicator catalogue is invalid (weights, rules, cut-offs)."""
 

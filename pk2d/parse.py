@@ -287,8 +287,10 @@ def _check_ambiguous(name: str, frame: pd.DataFrame, ev: dict[str, pd.DataFrame]
     return decimal or ","
 
 
-def file_conventions(raw: pd.DataFrame, table: str) -> dict[str, Conventions]:
-    """The number and date conventions of each file (``_file``) of ``raw``, from all its values.
+def file_conventions(raw: pd.DataFrame, table: str, stated: dict[str, dict] | None = None) -> dict[str, Conventions]:
+    """The number and date conventions of each file (``_file``) of ``raw``, from all its values; or,
+    for a file in ``stated`` (file name -> ``{"decimal": "," | ".", "dates": "dmy" | "mdy"}``, from a
+    mapping's ``formats``), as stated there (its evidence then says ``stated``).
 
     Raises :class:`~pk2d.errors.InputFileError` when a file's values prove both decimal
     conventions or both date orders (how many values fit each reading, and where the first of each
@@ -307,9 +309,13 @@ def file_conventions(raw: pd.DataFrame, table: str) -> dict[str, Conventions]:
     out = {}
     for name, frame in raw.groupby("_file", observed=True, sort=False):
         ev_n, ev_d = _evidence(frame, nums, number_evidence), _evidence(frame, dates, date_evidence)
-        decimal, n_counts = _decide(str(name), frame, ev_n, "decimal")
-        decimal = _check_ambiguous(str(name), frame, ev_n, decimal)
-        order, d_counts = _decide(str(name), frame, ev_d, "dates")
+        given = (stated or {}).get(str(name), {})
+        if "decimal" in given:
+            decimal, n_counts = given["decimal"], "stated"
+        else:
+            decimal, n_counts = _decide(str(name), frame, ev_n, "decimal")
+            decimal = _check_ambiguous(str(name), frame, ev_n, decimal)
+        order, d_counts = (given["dates"], "stated") if "dates" in given else _decide(str(name), frame, ev_d, "dates")
         out[str(name)] = Conventions(decimal, order or "dmy",
                                      (("decimal_evidence", n_counts), ("date_evidence", d_counts)))
     return out

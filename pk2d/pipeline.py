@@ -122,8 +122,12 @@ def check_key(processed_dir: str | Path, fingerprint: str | None = None, *, sour
 
 
 def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths.PROCESSED_DIR, *,
-          key: bytes | str | None = None, today=None, force: bool = False, new_key: bool = False) -> Cleaned:
+          key: bytes | str | None = None, today=None, force: bool = False, new_key: bool = False,
+          mapping: str | Path | None = None) -> Cleaned:
     """The clean stage: validate, clean and pseudonymise the exports of ``raw_dir`` into the run.
+
+    ``mapping``: a mapping file (:mod:`pk2d.mapping`) applied to the exports it covers; its sha256 is an
+    input of the stage (``mapping/<name>``), so editing it makes the stage compute again.
 
     ``key``: the pseudonymisation key (default :func:`pk2d.cleaning.load_key`: ``PK2D_KEY`` or the key
     file). When ``processed_dir`` was cleaned with another key, raises
@@ -149,13 +153,19 @@ def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths
     settings = {"raw_dir": _rel(raw_dir, pdir), "key_fingerprint": fingerprint,
                 "contract_version": rawio.load_contract().get("version"),
                 "today": str(pd.Timestamp(today or pd.Timestamp.now().date()).date())}
+    if mapping is not None:  # validated before anything is locked or written
+        from .mapping import load_mapping
+
+        mapping = load_mapping(mapping)
+        inputs[f"mapping/{mapping.name}"] = mapping.sha256
+        settings["mapping"] = _rel(mapping.path, pdir)
     keyed = ("key_fingerprint", "contract_version", *(("today",) if today is not None else ()))
-    with stage_writer(pdir, "clean", inputs=inputs, settings=settings, keyed=keyed, refresh=("raw_dir",),
+    with stage_writer(pdir, "clean", inputs=inputs, settings=settings, keyed=keyed, refresh=("raw_dir", "mapping"),
                       force=force) as w:
         if not new_key:  # under the folder lock: the record cannot change between this check and the commit
             check_key(pdir, fingerprint, source=source)
         if not w.up_to_date:
-            cleaning.clean(raw_dir, w.directory(), key=key, today=today)
+            cleaning.clean(raw_dir, w.directory(), key=key, today=today, mapping=mapping)
     return Cleaned(w.run, w.up_to_date)
 
 
@@ -341,8 +351,9 @@ STAGE_NOTEBOOKS = ("01_clean.ipynb", "02_indices.ipynb", "03_compare_villages.ip
 
 def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_dir=paths.EXECUTED_DIR,
         notebooks: Sequence[str] = STAGE_NOTEBOOKS, kernel_name: str = "python3", reports: bool = True,
-        jobs: int = defaults.JOBS, out_dir=None, formats: Sequence[str] = defaults.FORMATS):
-    """The whole pipeline: the stage notebooks in order (papermill), then every report.
+        jobs: int = defaults.JOBS, out_dir=None, formats: Sequence[str] = defaults.FORMATS, mapping=None):
+    """The whole pipeline: the stage notebooks in order (papermill), then every report (``mapping``: a
+    mapping file the clean notebook applies, :func:`clean`).
 
     Each stage that is up to date returns at once; with ``reports`` (default) renders every
     village and district report of the run and ``reports/index.html``. Returns the render summary
@@ -365,6 +376,10 @@ def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_di
         ensure_writable_dir(out_dir or reports_dir(defaults.LANG), "The reports folder (--out)")
     check_key(processed_dir)
     params = {"raw_dir": str(Path(raw_dir).resolve()), "processed_dir": str(Path(processed_dir).resolve())}
+    if mapping is not None:
+        from .mapping import load_mapping
+
+        params["mapping"] = str(load_mapping(mapping).path)  # a bad mapping stops here, before any notebook
     for nb in notebooks:
         t0 = time.perf_counter()
         print(f"[pk2d run] {nb} ...", end="", file=sys.stderr, flush=True)

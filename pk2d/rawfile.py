@@ -111,9 +111,19 @@ def _no_header(path: Path, table: str, names_seen: list[list[str]], where: str) 
                              "accepted names are in data/raw/README.md.")
 
 
-def csv_layout(path: Path, table: str) -> tuple[list[str], int, int, dict]:
+def _scorer(table: str, known: dict | None):
+    """Header score of a row: contract columns it names, or (``known``: normalised header -> spec,
+    e.g. a mapping's source headers) how many of ``known`` it names."""
+    if known is None:
+        return lambda names: _score(table, names)
+    return lambda names: len({rawio.normalise_header(n) for n in names} & set(known))
+
+
+def csv_layout(path: Path, table: str, *, known: dict | None = None,
+               need: int = MIN_HEADER_MATCH) -> tuple[list[str], int, int, dict]:
     """Header names, lines before the data, the spreadsheet row number of the first data line, and
-    how the file is written (encoding, delimiter, header line, title lines above it)."""
+    how the file is written (encoding, delimiter, header line, title lines above it). The header row
+    names at least ``need`` contract columns (or of the ``known`` headers, :func:`_scorer`)."""
     with open(path, "rb") as fh:
         head = fh.read(65536)
 
@@ -136,10 +146,11 @@ def csv_layout(path: Path, table: str) -> tuple[list[str], int, int, dict]:
     hint = re.fullmatch(r'\s*"?sep=(.)"?\s*', lines[0]) if lines else None
     first = 1 if hint else 0
     candidates = [i for i, line in enumerate(lines[first:], start=first) if line.strip()][:SCAN_ROWS]
-    scored = [(_score(table, _split(lines[i], d)), -i, lines[i].count(d), d, i)
+    score = _scorer(table, known)
+    scored = [(score(_split(lines[i], d)), -i, lines[i].count(d), d, i)
               for i in candidates for d in ((hint.group(1),) if hint else _DELIMITERS)]
     best = max(scored, default=None)
-    if best is None or best[0] < MIN_HEADER_MATCH:
+    if best is None or best[0] < need:
         top = lines[candidates[0]] if candidates else ""
         if not any(d in top for d in _DELIMITERS):
             fail("not a table: the first row has a single column (no comma, semicolon or tab separator).",
@@ -224,9 +235,10 @@ def _cell_text(v, kind: str | None = None, level: str | None = None) -> str | No
     return str(v)
 
 
-def read_xlsx(path: Path, table: str) -> tuple[list[str], pd.DataFrame, int, dict]:
-    """The sheet and header row that name the most contract columns (a sheet named after the
-    table wins a tie), read from the header down as text."""
+def read_xlsx(path: Path, table: str, *, known: dict | None = None,
+              need: int = MIN_HEADER_MATCH) -> tuple[list[str], pd.DataFrame, int, dict]:
+    """The sheet and header row that name the most contract columns (or ``known`` headers,
+    :func:`_scorer`; a sheet named after the table wins a tie), read from the header down as text."""
     import openpyxl
 
     try:
@@ -236,7 +248,7 @@ def read_xlsx(path: Path, table: str) -> tuple[list[str], pd.DataFrame, int, dic
                              fix="open it in a spreadsheet program and save it again as .xlsx, or export CSV.")
     try:
         words = {table, *rawio.load_contract()["file_patterns"][table]}
-        found = []
+        found, score = [], _scorer(table, known)
         for order, ws in enumerate(wb.worksheets):
             rows = []
             for i, row in enumerate(ws.iter_rows(values_only=True, max_row=SCAN_ROWS * 3), start=1):
@@ -246,20 +258,21 @@ def read_xlsx(path: Path, table: str) -> tuple[list[str], pd.DataFrame, int, dic
                     break
             for i, row in rows:
                 names = [_cell_text(v) or "" for v in row]
-                found.append((_score(table, names), rawio.normalise_header(ws.title) in words, -order, -i, ws.title,
+                found.append((score(names), rawio.normalise_header(ws.title) in words, -order, -i, ws.title,
                               i, names))
         best = max(found, default=None)
         titles = ", ".join(f"'{ws.title}'" for ws in wb.worksheets)
         if best is None:
             raise InputFileError(path, f"the workbook has no data (sheets searched: {titles}).",
                                  fix="put the table, with its header row, in the workbook.")
-        if best[0] < MIN_HEADER_MATCH:
+        if best[0] < need:
             _no_header(path, table, [f[-1] for f in found], f"the first {SCAN_ROWS} rows of the sheets {titles}")
         _, _, _, _, title, at, header = best
         while header and not header[-1]:
             header.pop()
         hmap, specs = rawio.header_map(table), {c["name"]: c for c in rawio.columns(table)}
-        kinds = [specs.get(hmap.get(rawio.normalise_header(n)), {}) for n in header]
+        kinds = [(known or {}).get(rawio.normalise_header(n)) or specs.get(hmap.get(rawio.normalise_header(n)), {})
+                 for n in header]
         records = [[_cell_text(v, k.get("type"), k.get("level")) for v, k in zip(row, kinds)]
                    + [None] * (len(header) - len(row))
                    for row in wb[title].iter_rows(min_row=at + 1, values_only=True)]

@@ -189,10 +189,12 @@ def check_regions(raw: "RawTable") -> None:
 # --------------------------------------------------------------- discovery ---
 @dataclass(frozen=True)
 class FilePair:
-    """One survey round's families file and its members partner."""
+    """One survey round's families file and its members partner (``tool``: an export of a field
+    tool, :class:`pk2d.tools.ToolExport`, whose two tables may be sheets of one workbook)."""
     stem: str
     keluarga: Path
     anggota: Path
+    tool: object = None
 
 
 def discover(raw_dir) -> list[FilePair]:
@@ -209,9 +211,15 @@ def discover(raw_dir) -> list[FilePair]:
     if not raw_dir.is_dir():
         raise InputFileError(raw_dir, "the raw-data folder does not exist.",
                              fix="create it and put the families and members exports in it.")
+    from . import tools
+
+    exports = tools.find_exports(raw_dir)
+    taken = {p for e in exports for p in e.files}
     patterns, found = load_contract()["file_patterns"], {}
     for path in sorted(raw_dir.iterdir()):
         if not path.is_file() or path.suffix.lower() not in EXTENSIONS or path.name.startswith((".", "~$")):
+            continue
+        if path in taken:
             continue
         tokens = [t for t in re.split(r"[^0-9a-z]+", path.stem.lower()) if t]
         role = next((r for r in ("anggota", "keluarga") if set(tokens) & set(patterns[r])), None)
@@ -231,6 +239,7 @@ def discover(raw_dir) -> list[FilePair]:
                                      f"{role} word replaced (e.g. '{partner}'; accepted words: "
                                      f"{', '.join(patterns[other])}).")
     pairs = [FilePair(stem, r["keluarga"][0], r["anggota"][0]) for stem, r in sorted(found.items())]
+    pairs += [FilePair(e.main.stem, e.main, e.repeat, e) for e in exports]
     if not pairs:
         raise InputFileError(raw_dir, "no families/members export files (.csv, .txt, .xlsx) found.",
                              fix="put pairs like 'desa_2024_putaran1_keluarga.csv' + "
@@ -308,12 +317,14 @@ def _repeated_headers(data: pd.DataFrame, headers: dict[str, str]) -> pd.Series:
     return pd.Series(hits >= max(2, 0.8 * len(headers)), index=data.index)
 
 
-def read_table(path, table: str) -> RawTable:
+def read_table(path, table: str, mapping=None) -> RawTable:
     """Read one export file as strings with canonical column names, plus ``_file`` and ``_row``
     (and ``_shifted``, "1" on a row whose number of fields differs from the header's).
 
     Low-cardinality columns come back as categoricals (fast on millions of rows). Blank rows and rows
-    that repeat the header are skipped and counted in ``info``.
+    that repeat the header are skipped and counted in ``info``. ``mapping`` (a
+    :class:`pk2d.mapping.Mapping`) renames, splits, joins and recodes the columns of a file it covers
+    first (``info["mapping"]`` then names it).
 
     >>> raw = read_table("data/raw/x_keluarga.csv", "keluarga")  # doctest: +SKIP
     >>> raw.data[["no_kk", "_file", "_row"]].head(1)  # doctest: +SKIP
@@ -321,15 +332,30 @@ def read_table(path, table: str) -> RawTable:
     path = Path(path)
     specs = {c["name"]: c for c in columns(table)}
     shifted: list[int] = []
-    if path.suffix.lower() == ".xlsx":
+    mapped_table = mapping.table_for(path, table) if mapping is not None else None
+    if mapped_table is not None:
+        names, frame, first_row, info, shifted = mapped_table.read(path, table)
+    elif path.suffix.lower() == ".xlsx":
         names, frame, first_row, info = rawfile.read_xlsx(path, table)
-        mapped, extra = _map_headers(path, table, names)
     else:
         names, skip, first_row, info = rawfile.csv_layout(path, table)
         mapped, extra = _map_headers(path, table, names)
         wanted = {i: specs[c]["type"] == "id16" or bool(specs[c].get("personal") and specs[c]["type"] == "str")
                   for c, i in mapped.items()} | {i: False for i in extra if not normalise_header(names[i])}
         frame, shifted = rawfile.read_csv(path, len(names), skip, info, dict(sorted(wanted.items())))
+    return table_from_frame(path, table, names, frame, first_row, info, shifted)
+
+
+def table_from_frame(path, table: str, names: list[str], frame: pd.DataFrame, first_row: int, info: dict,
+                     shifted=(), rows=None) -> RawTable:
+    """The :class:`RawTable` of a file read as text: ``frame`` has columns ``c0``, ``c1``... named by
+    ``names`` (its header), its first row is spreadsheet row ``first_row`` (or ``rows`` gives each
+    row's number); ``shifted``: positions of rows with a wrong field count. Shared by
+    :func:`read_table` and the tools' exports (:mod:`pk2d.tools`).
+    """
+    path, shifted = Path(path), list(shifted)
+    specs = {c["name"]: c for c in columns(table)}
+    mapped, extra = _map_headers(path, table, names)
     frame = frame.set_axis(range(len(frame)))
     data = pd.DataFrame({c: _clean_cells(frame[f"c{i}"]) for c, i in mapped.items()}, index=frame.index)
     unnamed = [i for i in extra if not normalise_header(names[i])]
@@ -340,7 +366,8 @@ def read_table(path, table: str) -> RawTable:
     extra = [names[i].strip() for i in extra if normalise_header(names[i])] + [
         f"(tanpa nama / unnamed, kolom {i + 1})" for i in unnamed if _clean_cells(frame[f"c{i}"]).notna().any()]
     data = data.assign(_file=pd.Categorical.from_codes(np.zeros(len(data), dtype="int8"), [path.name]),
-                       _row=np.arange(first_row, first_row + len(data), dtype="int64"))
+                       _row=np.arange(first_row, first_row + len(data), dtype="int64") if rows is None
+                       else np.asarray(rows, dtype="int64"))
     if shifted:
         data["_shifted"] = pd.Series(None, index=data.index, dtype="str")
         data.loc[shifted, "_shifted"] = "1"
@@ -367,12 +394,18 @@ def read_table(path, table: str) -> RawTable:
     return RawTable(path, table, data.reset_index(drop=True), extra, info)
 
 
-def read_pair(pair: FilePair) -> tuple[RawTable, RawTable]:
-    """Read both files of a round and run the file-level checks on them.
+def read_pair(pair: FilePair, mapping=None) -> tuple[RawTable, RawTable]:
+    """Read both files of a round and run the file-level checks on them (``mapping``: see
+    :func:`read_table`).
 
     >>> fam, mem = read_pair(discover("data/raw")[0])  # doctest: +SKIP
     """
-    fam, mem = read_table(pair.keluarga, "keluarga"), read_table(pair.anggota, "anggota")
+    if pair.tool is not None:
+        from .tools import read_export
+
+        fam, mem = read_export(pair.tool)
+    else:
+        fam, mem = read_table(pair.keluarga, "keluarga", mapping), read_table(pair.anggota, "anggota", mapping)
     check_regions(fam)
     if not {"tanggal_lahir", "umur"} & set(mem.data.columns):
         raise InputFileError(mem.path, "neither 'tanggal_lahir' (birth date) nor 'umur' (age) is present; "
