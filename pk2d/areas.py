@@ -232,8 +232,9 @@ def partial_sums(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, le
     cat = load_catalogue(catalogue)
     ind_ids = [i.id for i in cat.indicators]
     code_col = LEVEL_COLUMNS[level][0]
-    applies = scores[[f"berlaku_{i}" for i in ind_ids]].set_axis(ind_ids, axis=1)
-    x = effective_values(scores[ind_ids], applies, cat.settings["not_applicable"]) * 100
+    # indicator shares are over the families the indicator applies to, whatever the not-applicable
+    # rule of the index (as in estimate_areas): the raw 1/0 values, not the effective ones
+    x = scores[ind_ids].astype("float64").to_numpy(na_value=np.nan) * 100
     cols = {"indeks": scores["indeks"].to_numpy(float),
             **{f"dim_{d.id}": scores[f"dim_{d.id}"].to_numpy(float) for d in cat.dimensions},
             **{k: x[:, j] for j, k in enumerate(ind_ids)}}

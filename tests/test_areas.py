@@ -136,13 +136,15 @@ def test_sample_design_indicator_first_se_matches_numeric_jacobian():
     assert row["se"] == pytest.approx(np.sqrt(var), rel=1e-5)
 
 
-def test_partial_sums_of_partitions_add_up_to_the_whole():
+@pytest.mark.parametrize("rule", ["reweight", "zero", "full"])
+def test_partial_sums_of_partitions_add_up_to_the_whole(rule):
     from pk2d.areas import means_from_sums, partial_sums
 
     f, m = _sample_scores(n_per=10)
-    s = score_families(f, m, "ikk")
-    whole = estimate_areas(s, "ikk", levels=("desa",))
-    parts = [partial_sums(p, "ikk", level="desa") for p in (s.iloc[:37], s.iloc[37:90], s.iloc[90:])]
+    cat = load_catalogue("ikk").with_settings(not_applicable=rule)
+    s = score_families(f, m, cat)
+    whole = estimate_areas(s, cat, levels=("desa",))
+    parts = [partial_sums(p, cat, level="desa") for p in (s.iloc[:37], s.iloc[37:90], s.iloc[90:])]
     est = means_from_sums(pd.concat(parts)).set_index(["code", "component"])["estimate"]
     for r in whole.areas.itertuples():
         assert est[(r.code, "indeks")] == pytest.approx(r.index)
