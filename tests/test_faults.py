@@ -29,6 +29,7 @@ from pk2d.pipeline import build_compare, build_index, clean
 from tests.conftest import KEY, copy_run
 
 ROOT = Path(__file__).resolve().parents[1]
+FAKE_ID = "3201" * 4  #: shaped like a NIK (16 digits), built so that no identifier-shaped literal is in the tree
 ROUND_1 = "SINTETIS_tabalong_2023_putaran1_*.csv"
 ROUND_2 = "SINTETIS_tabalong_2024_putaran2_*.csv"
 
@@ -348,11 +349,11 @@ def test_an_os_error_at_the_top_is_a_paragraph_and_any_other_an_internal_error(m
         return cmd
 
     monkeypatch.setattr(cli, "_cmd_dictionary", raises(PermissionError(errno.EACCES, "Permission denied",
-                                                                        "/data/3201234567890123/README.md")))
+                                                                        f"/data/{FAKE_ID}/README.md")))
     assert cli.main(["dictionary"]) == 2
     err = capsys.readouterr().err
     _clear(err, "/data/################/README.md", "permission denied")
-    assert "3201234567890123" not in err  # a 16-digit number (a NIK's length) never reaches a message
+    assert FAKE_ID not in err  # a 16-digit number (a NIK's length) never reaches a message
 
     monkeypatch.setattr(cli, "_cmd_dictionary", raises(OSError(errno.ENOSPC, "No space left on device")))
     assert cli.main(["dictionary"]) == 2
