@@ -57,14 +57,14 @@ sys.path.insert(0, str(ROOT))
 
 from pk2d import compare as cp  # noqa: E402
 from pk2d import compare_stage  # noqa: E402,F401  (imported before the workers fork: one code version)
-from pk2d import synth_superpop as SP  # noqa: E402
+from pk2d import synth_sample as SS, synth_superpop as SP  # noqa: E402
 from pk2d.areas import estimate_areas  # noqa: E402
 from pk2d.catalogue import load_catalogue  # noqa: E402
 from pk2d.survey import survey_mean  # noqa: E402
 
 LEVEL = 0.95
 #: the sample design of sample mode
-DESIGN = SP.SampleDesign(villages_per_stratum=2, rts_per_village=4, families_per_rt=8, lokus_certain=True)
+DESIGN = SS.SampleDesign(villages_per_stratum=2, rts_per_village=4, families_per_rt=8, lokus_certain=True)
 _STATE: dict = {}
 
 
@@ -201,9 +201,9 @@ def check_shortcuts(sp, tr, cat) -> str:
     """Run the full pk2d functions and the shortcuts on one census and one sample draw; use a
     shortcut only where its numbers are identical."""
     pop = SP.draw_population(sp, tr, seed=[0, 0])
-    census = SP.score(pop.families, pop.members, cat)
-    sample = SP.draw_sample(pop, sp, DESIGN, seed=[0, 1])
-    sample = SP.score(sample.families, sample.members, cat)
+    census = SS.score(pop.families, pop.members, cat)
+    sample = SS.draw_sample(pop, sp, DESIGN, seed=[0, 1])
+    sample = SS.score(sample.families, sample.members, cat)
     num = ["change", "se", "ci_low", "ci_high"]
     ok_change = all(np.allclose(change_index(s, cat, fast=False)[num], change_index(s, cat, fast=True)[num],
                                 rtol=1e-12, atol=1e-12, equal_nan=True) for s in (census, sample))
@@ -247,7 +247,7 @@ def census_rep(rep: int) -> list[dict]:
     error, so its finite-population values are the estimates themselves)."""
     sp, tr, a, cat = _STATE["sp"], _STATE["truth"], _STATE["args"], _STATE["cat"]
     pop = SP.draw_population(sp, tr, seed=[a.seed, 1, rep])
-    scores = SP.score(pop.families, pop.members, cat)
+    scores = SS.score(pop.families, pop.members, cat)
     out: list[dict] = []
     _league(out, scores, tr, "census", rep, a.seed, None, a.n_boot, cat)
     _change_and_did(out, scores, tr, "census", rep, None, cat)
@@ -259,9 +259,9 @@ def sample_rep(rep: int) -> list[dict]:
     drawn population (the finite-population values a design-based interval targets)."""
     sp, tr, a, cat = _STATE["sp"], _STATE["truth"], _STATE["args"], _STATE["cat"]
     pop = SP.draw_population(sp, tr, seed=[a.seed, 2, rep])
-    sample = SP.draw_sample(pop, sp, DESIGN, seed=[a.seed, 2, rep, 1])
-    fp = FinitePopulation(SP.score(pop.families, pop.members, cat), tr)
-    scores = SP.score(sample.families, sample.members, cat)
+    sample = SS.draw_sample(pop, sp, DESIGN, seed=[a.seed, 2, rep, 1])
+    fp = FinitePopulation(SS.score(pop.families, pop.members, cat), tr)
+    scores = SS.score(sample.families, sample.members, cat)
     chosen = sample.villages.loc[sample.villages["selected"], "kode_desa"].tolist()
     out: list[dict] = []
     for engine in _STATE["engines"]:

@@ -73,7 +73,7 @@ COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py", "d
 #: code no stage result depends on: how things are shown (keyed by the report renderer, not by the run),
 #: the synthetic generators and library extras (replicate designs)
 PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
-                     "dictionary.py", "form.py", "synth.py", "synth_export.py", "synth_households.py", "synth_tools.py", "synth_places.py", "synth_superpop.py", "replicate.py", "report/__init__.py", "report/sections.py",
+                     "dictionary.py", "form.py", "synth.py", "synth_export.py", "synth_households.py", "synth_tools.py", "synth_places.py", "synth_superpop.py", "synth_sample.py", "replicate.py", "report/__init__.py", "report/sections.py",
                      "report/display.py", "report/privacy.py", "report/village.py", "report/plan.py", "report/province.py",
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
                      "render/publish.py", "render/batch.py", "render/results.py", "render/index_page.py", "render/pdf.py",

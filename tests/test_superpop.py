@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pk2d import synth_superpop as SP
+from pk2d import synth_sample as SS, synth_superpop as SP
 from pk2d.synth_places import SynthError
 
 POOL = 3000  # families in the truth pool of these tests (the simulation uses 100,000)
@@ -98,7 +98,7 @@ def test_answers_follow_the_item_probabilities():
     n, n_rt = len(pop.families), 200
     se = np.sqrt(share * (1 - share) / n + (0.25 * b * sp.rt_sd) ** 2 / n_rt)  # families + RT effects
     assert abs(got - share) < 4 * se
-    scores = SP.score(pop.families, pop.members)
+    scores = SS.score(pop.families, pop.members)
     rt_means = scores.groupby(["putaran", "kode_rt"])["indeks"].mean()
     se = np.hypot(rt_means.std(ddof=1) / np.sqrt(len(rt_means)), tr.mc_se)  # RTs are the independent units
     assert abs(scores["indeks"].mean() - tr.expected()[(1, vil["kode_desa"][0])]) < 4 * se
@@ -108,7 +108,7 @@ def test_answers_follow_the_item_probabilities():
 def test_fresh_draws_vary_between_rounds(tiny):
     sp0, tr = tiny
     pop = SP.draw_population(sp0, tr, seed=3)
-    means = SP.score(pop.families, pop.members).groupby(["kode_desa", "putaran"])["indeks"].mean().unstack()
+    means = SS.score(pop.families, pop.members).groupby(["kode_desa", "putaran"])["indeks"].mean().unstack()
     e = tr.index.pivot(index="kode_desa", columns="putaran", values="expected")
     # new families, new RT effects and answers every round: the village means move beyond the truth's change
     assert ((means[2] - means[1]) - (e[2] - e[1])).abs().min() > 0.01
@@ -133,7 +133,7 @@ def test_same_seed_same_draws_other_seed_differs(tiny, sampled):
     pd.testing.assert_frame_equal(p1.members, p2.members)
     assert not p1.families["id_keluarga"].equals(p3.families["id_keluarga"])
     sps, _, pop = sampled
-    s1, s2, s3 = (SP.draw_sample(pop, sps, seed=s) for s in (4, 4, 5))
+    s1, s2, s3 = (SS.draw_sample(pop, sps, seed=s) for s in (4, 4, 5))
     pd.testing.assert_frame_equal(s1.families, s2.families)
     assert not np.array_equal(s1.mask, s3.mask)
 
@@ -146,7 +146,7 @@ def test_the_planted_effect_shows_up_on_average(tiny):
     did = []
     for rep in range(30):
         pop = SP.draw_population(sp, tr, seed=[9, rep])
-        m = SP.score(pop.families, pop.members).groupby(["putaran", "kode_desa"])["indeks"].mean()
+        m = SS.score(pop.families, pop.members).groupby(["putaran", "kode_desa"])["indeks"].mean()
         did.append((m[(2, c)] - m[(1, c)]) - ((m[(2, a)] + m[(2, b)]) - (m[(1, a)] + m[(1, b)])) / 2)
     did = np.array(did)
     assert abs(did.mean() - 4.0) < 3 * did.std(ddof=1) / np.sqrt(len(did))
@@ -156,7 +156,7 @@ def test_the_planted_effect_shows_up_on_average(tiny):
 # ----------------------------------------------------------------- sample ---
 def test_sample_design_and_weights(sampled):
     sp, tr, pop = sampled
-    s = SP.draw_sample(pop, sp, SP.SampleDesign(villages_per_stratum=2, rts_per_village=3, families_per_rt=5), seed=1)
+    s = SS.draw_sample(pop, sp, SS.SampleDesign(villages_per_stratum=2, rts_per_village=3, families_per_rt=5), seed=1)
     f = s.families
     lokus = sp.lokus[0][0]
     assert set(f.loc[f["kode_desa"] == lokus, "strata"]) == {f"SR.{lokus}"}
@@ -172,7 +172,7 @@ def test_sample_design_and_weights(sampled):
     # the members are exactly the sampled families' members
     key = set(zip(f["putaran"], f["id_keluarga"]))
     assert set(zip(s.members["putaran"], s.members["id_keluarga"])) == key
-    scores = SP.score(f, s.members)
+    scores = SS.score(f, s.members)
     assert {"bobot", "strata", "psu", *SP.DESIGN_COLUMNS} <= set(scores.columns)
 
 
@@ -183,7 +183,7 @@ def test_weights_sum_to_the_population_per_stratum(sampled):
     stratum = {c: (f"SR.{c}" if c == sp.lokus[0][0] else k) for c, k in zip(sp.villages["kode_desa"],
                                                                           sp.villages["kode_kecamatan"])}
     N = pop.families.assign(h=pop.families["kode_desa"].map(stratum)).groupby(["putaran", "h"]).size()
-    sums = pd.DataFrame([SP.draw_sample(pop, sp, seed=[2, r]).families.groupby(["putaran", "strata"])["bobot"].sum()
+    sums = pd.DataFrame([SS.draw_sample(pop, sp, seed=[2, r]).families.groupby(["putaran", "strata"])["bobot"].sum()
                          for r in range(150)])
     mean, se = sums.mean(), sums.std(ddof=1) / np.sqrt(len(sums))
     z = (mean - N.reindex(mean.index).to_numpy()) / se.replace(0, np.nan)
@@ -197,16 +197,16 @@ def test_raw_exports_go_through_the_clean_stage(tiny, sampled, tmp_path):
 
     sp, tr = tiny
     pop = SP.draw_population(sp, tr, seed=8)
-    SP.write_raw(pop, sp, tmp_path / "raw")
+    SS.write_raw(pop, sp, tmp_path / "raw")
     res = clean(tmp_path / "raw", tmp_path / "out", key=b"k", today="2026-01-01")
     assert len(res.families) == len(pop.families) and len(res.rejects) == 0
     by = ["putaran", "kode_desa"]
-    fast = SP.score(pop.families, pop.members).groupby(by)["indeks"].mean()
-    slow = SP.score(res.families, res.members).groupby(by)["indeks"].mean()
+    fast = SS.score(pop.families, pop.members).groupby(by)["indeks"].mean()
+    slow = SS.score(res.families, res.members).groupby(by)["indeks"].mean()
     pd.testing.assert_series_equal(fast, slow, check_exact=False, atol=1e-9)
     sps, _, popu = sampled
-    s = SP.draw_sample(popu, sps, seed=3)
-    SP.write_raw(popu, sps, tmp_path / "raw_s", sample=s)
+    s = SS.draw_sample(popu, sps, seed=3)
+    SS.write_raw(popu, sps, tmp_path / "raw_s", sample=s)
     res = clean(tmp_path / "raw_s", tmp_path / "out_s", key=b"k", today="2026-01-01")
     got = res.families.groupby(by)["bobot"].sum()
     pd.testing.assert_series_equal(got, s.families.groupby(by)["bobot"].sum(), check_exact=False, rtol=1e-9)
