@@ -140,22 +140,43 @@ def apply_mapping(tm: TableMapping, path, names: list[str], frame: pd.DataFrame)
     return new_names, result
 
 
+def _number_key(key: str) -> str:
+    """A numeric answer key without leading zeros or a ".0" ("04", "4.0" -> "4"), as the contract reads codes."""
+    m = re.fullmatch(r"0*([0-9]+)(?:[.,]0+)?", key)
+    return m.group(1) if m else key
+
+
+def _safe(value, n: int) -> str:
+    """An answer for a message: shown when it looks like an answer code (at most three characters, or
+    seen twice or more with no run of six digits), else only what it looks like: a misplaced name or
+    phone number never reaches a message."""
+    from .validate import shape
+
+    text = str(value)
+    if len(text) <= 3 or (n >= 2 and not re.search(r"[0-9]{6}", text) and len(text) <= 20):
+        return show(text)
+    return "(" + shape(pd.Series([text], dtype="str")).iloc[0].split(" [")[0] + ")"
+
+
 def _recode(tm: TableMapping, path: Path, col: str, values: pd.Series, rules, header: str,
             rows: np.ndarray) -> pd.Series:
     """``values`` of ``col`` recoded by ``rules`` (answer key -> contract answer or None); answers neither
     listed nor read by the contract (in ``rows``) are an error listing them with their counts."""
     spec = _specs(tm.table)[col]
     text = _text(values)
-    keys = answer_key(text.fillna(""))
+    rules = {_number_key(k): v for k, v in rules.items()}
+    keys = answer_key(text.fillna("")).map(_number_key)
     listed = keys.isin(set(rules)) & text.notna()
     unread = text.notna() & ~listed & rows
-    if unread.any():
-        ok = pd.Series(understood(spec, text[unread]), index=text[unread].index)
+    if unread.any():  # in a code column, a number the recode does not list is this system's code, never
+        ok = pd.Series(understood(spec, text[unread]), index=text[unread].index)  # the contract's numbered one
+        if spec["type"] == "code":
+            ok &= ~keys[unread].str.fullmatch(r"[0-9]+").fillna(False).astype(bool)
         unread.loc[ok.index[ok.to_numpy()]] = False
     if unread.any():
         counts = text[unread].value_counts()
         counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
-        shown = ", ".join(f"{show(v)} ({n} row{'s' if n != 1 else ''})" for v, n in counts.head(SHOWN).items())
+        shown = ", ".join(f"{_safe(v, n)} ({n} row{'s' if n != 1 else ''})" for v, n in counts.head(SHOWN).items())
         more = f" and {len(counts) - SHOWN} more" if len(counts) > SHOWN else ""
         raise tm.fail(f"file {path.name}, column '{col}' (header {show(header)}): {len(counts)} answer(s) neither "
                       f"the recode lists nor the contract reads: {shown}{more}.",
@@ -299,7 +320,7 @@ def init_template(path, table: str | None = None) -> tuple[str, str]:
             shown = not secret and len(vc) > 0
         if not shown:
             continue
-        vc = vc if canon else vc[vc > 1]  # an unknown column's answer seen once is not shown
+        vc = vc[vc > 1]  # an answer seen once is not shown (a misplaced name or number would be)
         recode.append(f"      # {canon or '???'}:   # header {json.dumps(h, ensure_ascii=False)}"
                       + (f" ({parse.TYPE_WORDS.get(spec['type'], spec['type'])})" if canon else
                          ": map the header under columns first, then name its contract column here"))

@@ -227,7 +227,7 @@ class Conventions:
 
 def _first(raw: pd.DataFrame, masks: dict) -> tuple[str, int]:
     """(column, row) of the first value in ``masks`` (column -> boolean Series)."""
-    rows = {c: int(raw.loc[m, "_row"].min()) for c, m in masks.items() if m.any()}
+    rows = {c: int(raw.loc[m.index[m.to_numpy(dtype=bool)], "_row"].min()) for c, m in masks.items() if m.any()}
     col = min(rows, key=rows.get)
     return col, rows[col]
 
@@ -263,9 +263,11 @@ def _decide(name: str, frame: pd.DataFrame, ev: dict[str, pd.DataFrame], kind: s
 
 
 def _check_ambiguous(name: str, frame: pd.DataFrame, ev: dict[str, pd.DataFrame], decimal: str | None) -> str:
-    """A value like 2.333 reads as thousands only where its column shows that separator grouping
-    thousands beyond doubt (1.500.000, 1.234,5); as a decimal only where the file's decimal mark is
-    proven to be that separator. Anything else is refused with the counts."""
+    """A value like 2.333 reads as a decimal only where the file's decimal mark is proven to be that
+    separator; as thousands where its column shows that separator grouping thousands beyond doubt
+    (1.500.000, 1.234,5), or where the file's other decimal mark is proven and the column itself has
+    no decimals (a count 1.200 beside weights 12,5). A column holding both decimals and such values
+    (2.333 beside 3,0) is refused with the counts, as is a file that proves no decimal mark."""
     for c, e in ev.items():
         for sep in (".", ","):
             amb = e["ambiguous"] == sep
@@ -274,6 +276,8 @@ def _check_ambiguous(name: str, frame: pd.DataFrame, ev: dict[str, pd.DataFrame]
             if (e["grouped"] == sep).any():
                 decimal = decimal or ("," if sep == "." else ".")
                 continue
+            if decimal is not None and not (e["proves"] == decimal).any():
+                continue  # the file's decimal mark is proven elsewhere and this column has no decimals: thousands
             example = "2.333" if sep == "." else "2,333"
             read = "2333" if decimal is None or decimal != sep else "2.333"
             col, row = _first(frame, {c: amb})

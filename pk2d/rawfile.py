@@ -84,11 +84,13 @@ def _split(line: str, delim: str) -> list[str]:
 
 
 def _row_numbers(fields: list[list[str]], n: int) -> bool:
-    """Data lines one field longer than the header, starting with consecutive whole numbers."""
-    if not fields or any(len(f) != n + 1 or not f[0].strip().isdigit() for f in fields):
+    """Most data lines (two in three) one field longer than the header, starting with whole numbers
+    that count up (one shifted row among them does not hide the column)."""
+    fit = [f for f in fields if len(f) == n + 1 and f[0].strip().isdigit()]
+    if not fields or 3 * len(fit) < 2 * len(fields):
         return False
-    first = [int(f[0]) for f in fields]
-    return len(first) == 1 or all(b - a == 1 for a, b in zip(first, first[1:]))
+    first = [int(f[0]) for f in fit]
+    return len(first) == 1 or all(b > a for a, b in zip(first, first[1:]))
 
 
 def _other_table(table: str, names: list[str]) -> str | None:
@@ -142,7 +144,7 @@ def csv_layout(path: Path, table: str, *, known: dict | None = None,
     enc = sniff_encoding(path, head)
     if b"\x00" in head and enc != "utf-16":
         fail("this is not a text table (binary content).", "export the table as CSV (UTF-8) or XLSX.")
-    lines = head.decode(enc, errors="replace").lstrip("\ufeff").splitlines()
+    lines = re.split(r"\r\n|\r|\n", head.decode(enc, errors="replace").lstrip("\ufeff"))  # as pyarrow counts lines
     hint = re.fullmatch(r'\s*"?sep=(.)"?\s*', lines[0]) if lines else None
     first = 1 if hint else 0
     candidates = [i for i, line in enumerate(lines[first:], start=first) if line.strip()][:SCAN_ROWS]
@@ -215,10 +217,19 @@ def read_csv(path: Path, n_cols: int, skip: int, info: dict, wanted: dict[int, b
 
 
 # --------------------------------------------------------------------- XLSX ---
-def _cell_text(v, kind: str | None = None, level: str | None = None) -> str | None:
+def _text_decimal(rows: list, columns: list[int]) -> str:
+    """The decimal mark the workbook's *text* number cells prove (``","`` or ``"."``): a number cell
+    has no regional convention, so it is written with the mark its text neighbours use."""
+    from .parse import number_evidence
+
+    texts = pd.Series([r[i] for r in rows for i in columns if i < len(r) and isinstance(r[i], str)], dtype="str")
+    return "," if len(texts) and (number_evidence(texts)["proves"] == ",").any() else "."
+
+
+def _cell_text(v, kind: str | None = None, level: str | None = None, decimal: str = ".") -> str | None:
     """A cell as the text an export would show: dates ISO; whole numbers without decimals; a region
-    code typed as a number in its dotted form (63.1 is kabupaten 63.10); other fractions with a dot
-    and never exactly three decimals (1.125 -> "1.1250": 1.125 could read as thousands)."""
+    code typed as a number in its dotted form (63.1 is kabupaten 63.10); other fractions with the
+    ``decimal`` mark and never exactly three decimals (1.125 -> "1.1250": 1.125 could read as thousands)."""
     if v is None:
         return None
     if hasattr(v, "strftime"):
@@ -231,7 +242,8 @@ def _cell_text(v, kind: str | None = None, level: str | None = None) -> str | No
         if isinstance(v, int) or v.is_integer():
             return str(int(v))
         text = format(v, ".15g")
-        return text + "0" if re.fullmatch(r"-?[0-9]{1,3}\.[0-9]{3}", text) else text
+        text = text + "0" if re.fullmatch(r"-?[0-9]{1,3}\.[0-9]{3}", text) else text
+        return text.replace(".", ",") if decimal == "," else text
     return str(v)
 
 
@@ -273,9 +285,10 @@ def read_xlsx(path: Path, table: str, *, known: dict | None = None,
         hmap, specs = rawio.header_map(table), {c["name"]: c for c in rawio.columns(table)}
         kinds = [(known or {}).get(rawio.normalise_header(n)) or specs.get(hmap.get(rawio.normalise_header(n)), {})
                  for n in header]
-        records = [[_cell_text(v, k.get("type"), k.get("level")) for v, k in zip(row, kinds)]
-                   + [None] * (len(header) - len(row))
-                   for row in wb[title].iter_rows(min_row=at + 1, values_only=True)]
+        rows = list(wb[title].iter_rows(min_row=at + 1, values_only=True))
+        decimal = _text_decimal(rows, [i for i, k in enumerate(kinds) if k.get("type") in ("int", "float")])
+        records = [[_cell_text(v, k.get("type"), k.get("level"), decimal) for v, k in zip(row, kinds)]
+                   + [None] * (len(header) - len(row)) for row in rows]
     finally:
         wb.close()
     frame = pd.DataFrame(records or None, columns=[f"c{i}" for i in range(len(header))], dtype="str")

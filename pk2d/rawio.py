@@ -13,6 +13,7 @@ only a line break inside a quoted value makes a row number differ from the line 
 from __future__ import annotations
 
 import functools
+import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -100,10 +101,10 @@ def load_regions(path=None, *, raw_dir=None) -> pd.DataFrame:
     'Kabupaten Kotabaru'
     """
     ref = _shipped_regions(path or paths.REGIONS_FILE)
-    lists = sorted(Path(raw_dir).glob(REGION_LIST_GLOB)) if raw_dir is not None else []
+    lists = region_list_files(raw_dir) if raw_dir is not None else []
     frames = [ref]
     for f in lists:
-        extra = pd.read_csv(f, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        extra = _read_region_list(f)
         missing = {"kode", "tingkat", "nama"} - set(extra.columns)
         if missing:
             raise InputFileError(f, f"a region list needs the columns kode, tingkat, nama (missing: "
@@ -113,14 +114,39 @@ def load_regions(path=None, *, raw_dir=None) -> pd.DataFrame:
         if bad.any():
             raise InputFileError(f, f"row {int(np.flatnonzero(bad.to_numpy())[0]) + 2}: tingkat must be one of "
                                  f"{', '.join(REGION_WIDTHS)}.", column="tingkat", fix="correct the level.")
-        frames.append(extra.assign(sumber=extra.get("sumber", f.name)))
+        codes = pd.concat([normalise_region(g["kode"], lvl) for lvl, g in extra.groupby("tingkat")]).reindex(extra.index)
+        if codes.isna().any():
+            row = int(np.flatnonzero(codes.isna().to_numpy())[0]) + 2
+            raise InputFileError(f, f"row {row}: the code is not a Kemendagri code of its level (tingkat).",
+                                 column="kode", fix="write codes like 63.02.06 (kecamatan) or 63.02.06.2012 (desa).")
+        frames.append(extra.assign(kode=codes, sumber=extra.get("sumber", f.name)))
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else ref
     return out.drop_duplicates(["kode", "tingkat"], keep="first", ignore_index=True)
 
 
 def region_list_files(raw_dir) -> list[Path]:
-    """The team's region lists in ``raw_dir`` (inputs of the clean stage)."""
-    return sorted(Path(raw_dir).glob(REGION_LIST_GLOB)) if Path(raw_dir).is_dir() else []
+    """The team's region lists in ``raw_dir`` (inputs of the clean stage): ``*wilayah*.csv`` files whose
+    names have no families/members word (those are exports)."""
+    if not Path(raw_dir).is_dir():
+        return []
+    pats = load_contract()["file_patterns"]
+    words = {*pats["keluarga"], *pats["anggota"]}
+    return sorted(p for p in Path(raw_dir).glob(REGION_LIST_GLOB)
+                  if not set(re.split(r"[^0-9a-z]+", p.stem.lower())) & words)
+
+
+def _read_region_list(path: Path) -> pd.DataFrame:
+    """A region list as text, in UTF-8 or Windows-1252, comma, semicolon or tab separated."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    first = text.split("\n", 1)[0]
+    sep = max([",", ";", "\t"], key=first.count)
+    frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    return frame.apply(lambda c: c.str.strip())
 
 
 def on_uniques(parse):

@@ -100,8 +100,8 @@ def _csv_head(path: Path) -> tuple[list[str], str, str] | None:
         return None
     enc = "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-8"
     try:
-        first = head.decode(enc).splitlines()[0]
-    except (UnicodeDecodeError, IndexError):
+        first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(enc)
+    except UnicodeDecodeError:
         return None
     delim = max([",", ";", "\t"], key=first.count)
     return next(csv.reader([first], delimiter=delim)), delim, enc
@@ -219,9 +219,10 @@ def _instance_ids(df: pd.DataFrame, tool: str) -> tuple[pd.Series, pd.Series]:
     """(instance id, the id it replaces) of each submission row."""
     def col(*names):
         return next((df[c] for c in df.columns if c in names or _leaf(c) in names), pd.Series(None, index=df.index))
-    own = col("instanceID") if tool == "kobo" else df["KEY"]
-    if own.isna().all() and tool == "kobo":
-        own = "uuid:" + df["_uuid"].astype("str") if "_uuid" in df else own
+    # ODK Central's KEY stays the first version's id after an edit; meta-instanceID is the version's own
+    own = col("instanceID")
+    if own.isna().all():
+        own = df["KEY"] if tool == "odk" else ("uuid:" + df["_uuid"].astype("str") if "_uuid" in df else own)
     return own.astype("str"), col("deprecatedID").replace("", None)
 
 
@@ -234,7 +235,8 @@ def _superseded(df: pd.DataFrame, tool: str) -> pd.Series:
 def _prepare(df: pd.DataFrame, path: Path, table: str) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Keep the form's questions (named by their leaf), drop the tools' columns; the personal ones by name."""
     keep, personal, other = {}, [], []
-    for c in df.columns:
+    df = df.loc[:, [bool(str(c).strip()) and not str(c).startswith("Unnamed: ") for c in df.columns]]
+    for c in df.columns:  # (columns without a header, e.g. a stray cell beside the table, are left out)
         if is_personal_metadata(c, df[c]):
             personal.append(str(c))
         elif is_metadata(c):

@@ -471,3 +471,21 @@ def test_a_pendataan_keluarga_style_export_cleans_with_the_shipped_mapping(tmp_p
     pd.testing.assert_frame_equal(b.families, a.families)
     pd.testing.assert_frame_equal(b.members, a.members)
     assert b.log["mapping"]["file"] == "bkkbn_pk.yaml"
+
+
+def test_a_recoded_code_column_reads_zero_padded_codes_by_the_recode_not_the_contract(tmp_path):
+    """'04' is this system's code 4 (anak), never the contract's own numbered code 4 (menantu)."""
+    recs = _fixture_rows("good_anggota.csv")
+    heads = [j for j, r in enumerate(recs) if r["hubungan"] == "kepala"]
+    others = [j for j in range(len(recs)) if j not in heads]
+    for j in heads:
+        recs[j]["hubungan"] = "01"
+    recs[others[0]]["hubungan"] = "04"
+    path = _csv(tmp_path / f"{STEM}_anggota.csv", recs, header=["HUB" if h == "hubungan" else h for h in recs[0]])
+    m = load_mapping(_mapping(tmp_path, "tables:\n  anggota:\n    columns: {HUB: hubungan}\n"
+                              "    recode: {hubungan: {'1': kepala, '2': pasangan, '4': anak}}\n"))
+    got = rawio.read_table(path, "anggota", m).data["hubungan"].astype("str").tolist()
+    assert got[others[0]] == "anak" and all(got[j] == "kepala" for j in heads)
+    recs[others[0]]["hubungan"] = "5"  # a code the recode does not list: refused, not read as the contract's 5
+    path = _csv(tmp_path / f"{STEM}_anggota.csv", recs, header=["HUB" if h == "hubungan" else h for h in recs[0]])
+    assert '"5" (1 row)' in str(_error(rawio.read_table, path, "anggota", m))

@@ -153,3 +153,16 @@ def test_the_reader_drops_the_form_s_helper_fields():
 
     assert set(form.HELPERS) <= tools.METADATA
     assert all(tools.is_metadata(h) for h in form.HELPERS)
+
+
+def test_an_odk_central_edit_keeps_the_first_key_and_the_current_version(tmp_path, native):
+    """ODK Central exports one row per submission: KEY stays the first version's instance id after an
+    edit, meta-instanceID is the current version's, meta-deprecatedID the replaced one (== KEY)."""
+    raw = tmp_path / "raw"
+    main, rep = synth_tools.export_round(SMALL_FAM, SMALL_MEM, raw, "odk-csv", edited=0)
+    df = pd.read_csv(main, dtype=str, keep_default_na=False)
+    df.loc[0, "meta-deprecatedID"] = df.loc[0, "KEY"]  # the first family was edited once
+    df.loc[0, "meta-instanceID"] = "uuid:00000000-0000-4000-a000-000000000001"
+    df.to_csv(main, index=False)
+    res = _clean(raw, tmp_path / "out")
+    assert len(res.families) == 10 and "superseded" not in res.log["accounting"]["keluarga"]
