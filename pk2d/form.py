@@ -53,14 +53,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import string
-import zipfile
 from pathlib import Path
 
 from . import rawio
 from .errors import FileSystemError, InputFileError, Pk2dError, safe_path
+from .io import workbook_bytes
 from .text import LANGS, t
 
 FORM_ID = "pk2d_keluarga"
@@ -403,25 +402,10 @@ def _columns(rows: list[dict], order: tuple[str, ...]) -> list[str]:
     return out + sorted(used - set(out), key=lambda c: next(i for i, r in enumerate(rows) if c in r))
 
 
-class _FixedZip(zipfile.ZipFile):
-    """A zip whose entries carry :data:`FIXED_TIME` instead of the clock."""
-
-    def writestr(self, name, data, compress_type=None, compresslevel=None):
-        if not isinstance(name, zipfile.ZipInfo):
-            name = zipfile.ZipInfo(name, date_time=FIXED_TIME.timetuple()[:6])
-            name.compress_type = self.compression
-            name.external_attr = 0o644 << 16
-        super().writestr(name, data, compress_type, compresslevel)
-
-    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):  # worksheets: temp files
-        self.writestr(arcname or Path(filename).name, Path(filename).read_bytes(), compress_type, compresslevel)
-
-
 def xlsx_bytes(form: dict[str, list[dict]]) -> bytes:
     """The XLSForm workbook of :func:`build_form`'s result (same form, same bytes)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
-    from openpyxl.writer.excel import ExcelWriter
 
     wb = Workbook()
     wb.remove(wb.active)
@@ -438,10 +422,7 @@ def xlsx_bytes(form: dict[str, list[dict]]) -> bytes:
         ws.freeze_panes = "A2"
     wb.properties.creator = wb.properties.lastModifiedBy = "pk2d"
     wb.properties.title = form["settings"][0]["form_title"]
-    wb.properties.created = wb.properties.modified = FIXED_TIME
-    buf = io.BytesIO()
-    ExcelWriter(wb, _FixedZip(buf, "w", zipfile.ZIP_DEFLATED)).save()
-    return buf.getvalue()
+    return workbook_bytes(wb, FIXED_TIME)
 
 
 def write_form(path, lang: str = "id", regions=None) -> Path:

@@ -206,3 +206,37 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def workbook_bytes(wb, when=None) -> bytes:
+    """An openpyxl workbook as XLSX bytes that depend on its content only: the workbook's created and
+    modified dates and every zip entry's date are ``when`` (default 2020-01-01), not the clock.
+
+    >>> import openpyxl
+    >>> wb = openpyxl.Workbook(); wb.active.append(["a", 1])
+    >>> workbook_bytes(wb) == workbook_bytes(wb)
+    True
+    """
+    import datetime as _dt
+    import io as _io
+    import zipfile
+
+    from openpyxl.writer.excel import ExcelWriter
+
+    when = when or _dt.datetime(2020, 1, 1)
+
+    class _FixedZip(zipfile.ZipFile):
+        def writestr(self, name, data, compress_type=None, compresslevel=None):
+            if not isinstance(name, zipfile.ZipInfo):
+                name = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
+                name.compress_type = self.compression
+                name.external_attr = 0o644 << 16
+            super().writestr(name, data, compress_type, compresslevel)
+
+        def write(self, filename, arcname=None, compress_type=None, compresslevel=None):  # worksheets: temp files
+            self.writestr(arcname or Path(filename).name, Path(filename).read_bytes(), compress_type, compresslevel)
+
+    wb.properties.created = wb.properties.modified = when
+    buf = _io.BytesIO()
+    ExcelWriter(wb, _FixedZip(buf, "w", zipfile.ZIP_DEFLATED)).save()
+    return buf.getvalue()

@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import parse, rawio
 from .form import DESAIN, FORM_ID, WILAYAH, choice_label
-from .io import atomic_path
+from .io import atomic_path, workbook_bytes
 
 SHAPES = ("kobo-xlsx", "kobo-csv", "odk-csv")
 
@@ -202,7 +202,6 @@ def _write_xlsx(path: Path, sheets: list[tuple[str, list[dict]]]) -> Path:
         ws.append(header)
         for r in rows:
             ws.append([r.get(h) if r.get(h) != "" else None for h in header])
-    wb.properties.created = wb.properties.modified = dt.datetime(2024, 1, 1)
     with atomic_path(path) as tmp:
-        wb.save(tmp)
+        Path(tmp).write_bytes(workbook_bytes(wb))
     return path
