@@ -8,7 +8,7 @@ JOBS   ?= 2
 AXE    := $(VENV)/node/node_modules/axe-core/axe.min.js
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lab bench coverage clean-outputs synth dictionary refresh-nbval reports
+.PHONY: help setup run test lab bench bench-scale coverage clean-outputs synth dictionary refresh-nbval reports
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ lab: $(STAMP) ## open JupyterLab on notebooks/ with a kernel where `import pk2d`
 bench: $(STAMP) ## speed benchmarks (ratios against baselines measured in the same run; about 15 minutes)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/reports.py
+
+bench-scale: $(STAMP) ## national scale: clean + index of 1 M, 3 M, 10 M synthetic families on a local Dask cluster (about 45 minutes; 10 GB of disk)
+	$(BIN)/python benchmarks/scale.py
 
 coverage: $(STAMP) ## coverage of the 95 % intervals by simulation (500 replications, census and sample; about 6 minutes)
 	$(BIN)/python benchmarks/coverage.py

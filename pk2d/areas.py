@@ -153,6 +153,35 @@ def _linearised(frame, x, cat, code_col, des: Design, level) -> pd.DataFrame:
                                               census=res["census"]).to_numpy())
 
 
+def _names(cat: Catalogue) -> dict[str, str]:
+    return {"indeks": cat.name_id, **{f"dim_{d.id}": d.name_id for d in cat.dimensions},
+            **{i.id: i.name_id for i in cat.indicators}}
+
+
+def _assemble(res: pd.DataFrame, info: pd.DataFrame, cat: Catalogue, rnd: int, lvl: str, census: bool):
+    """One level's areas (wide) and components (long) from the long estimates ``res`` (variable, code,
+    n, estimate, se, ...) and ``info`` (code, name, n_families, parent_code) of its areas."""
+    parent_col = LEVEL_COLUMNS[lvl][2]
+    res = res.assign(catalogue=cat.id, round=rnd, level=lvl, census=census)
+    idx = res[res["variable"] == "indeks"]
+    a = info.merge(idx[["code", "estimate", "se", "ci_low", "ci_high", "df", "n_psu", "rse", "reliability"]].rename(
+        columns={"estimate": "index"}), on="code", how="left")
+    if lvl == "rt":
+        a["name"] = "RT " + a["name"].astype("Int64").astype("string").str.zfill(3)
+    if parent_col is None:
+        a["parent_code"] = pd.NA
+    codes = categorize(a["index"].to_numpy(float), cat.categories["area"])
+    a["category"] = codes
+    a["category_label"] = label_codes(codes, cat.categories["area"], "id").to_numpy()
+    a["category_label_en"] = label_codes(codes, cat.categories["area"], "en").to_numpy()
+    a["catalogue"], a["round"], a["level"], a["census"] = cat.id, rnd, lvl, census
+    comp = res[res["variable"] != "indeks"].copy()
+    comp["component_type"] = np.where(comp["variable"].str.startswith("dim_"), "dimension", "indicator")
+    comp["component_id"] = comp["variable"].str.removeprefix("dim_")
+    comp["name"] = comp["variable"].map(_names(cat))
+    return a[AREA_COLUMNS], comp.rename(columns={"n": "n_applicable"})
+
+
 def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, levels=LEVELS,
                    design: str = "auto", level: float = 0.95, lonely_psu: str = "fail") -> AreaEstimates:
     """Index, dimensions and indicators per area and round, with se and interval.
@@ -168,8 +197,6 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
     order = cat.settings["aggregation_order"]
     ind_ids = [i.id for i in cat.indicators]
     dim_cols = [f"dim_{d.id}" for d in cat.dimensions]
-    names = {"indeks": cat.name_id, **{f"dim_{d.id}": d.name_id for d in cat.dimensions},
-             **{i.id: i.name_id for i in cat.indicators}}
     areas, comps, designs = [], [], {}
     for rnd, frame in scores.groupby("putaran", sort=True):
         frame = frame.reset_index(drop=True)
@@ -189,29 +216,12 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
             else:
                 res = pd.concat([_linearised(frame, x, cat, code_col, des, level),
                                  _means_by(des, data, ind_ids, code_col, level)], ignore_index=True)
-            res = res.assign(catalogue=cat.id, round=int(rnd), level=lvl, census=des.census)
-            idx = res[res["variable"] == "indeks"]
             info = frame.groupby(code_col, sort=False).agg(
                 name=(name_col, "first"), n_families=("id_keluarga", "size"),
                 **({"parent_code": (parent_col, "first")} if parent_col else {})).reset_index()
-            info = info.rename(columns={code_col: "code"})
-            a = info.merge(idx[["code", "estimate", "se", "ci_low", "ci_high", "df", "n_psu", "rse", "reliability"]].rename(columns={"estimate": "index"}),
-                           on="code", how="left")
-            if lvl == "rt":
-                a["name"] = "RT " + a["name"].astype("Int64").astype("string").str.zfill(3)
-            if parent_col is None:
-                a["parent_code"] = pd.NA
-            codes = categorize(a["index"].to_numpy(float), cat.categories["area"])
-            a["category"] = codes
-            a["category_label"] = label_codes(codes, cat.categories["area"], "id").to_numpy()
-            a["category_label_en"] = label_codes(codes, cat.categories["area"], "en").to_numpy()
-            a["catalogue"], a["round"], a["level"], a["census"] = cat.id, int(rnd), lvl, des.census
-            areas.append(a[AREA_COLUMNS])
-            comp = res[res["variable"] != "indeks"].copy()
-            comp["component_type"] = np.where(comp["variable"].str.startswith("dim_"), "dimension", "indicator")
-            comp["component_id"] = comp["variable"].str.removeprefix("dim_")
-            comp["name"] = comp["variable"].map(names)
-            comps.append(comp.rename(columns={"n": "n_applicable"}))
+            a, comp = _assemble(res, info.rename(columns={code_col: "code"}), cat, int(rnd), lvl, des.census)
+            areas.append(a)
+            comps.append(comp)
     areas_df = pd.concat(areas, ignore_index=True)
     comp_df = pd.concat(comps, ignore_index=True)[COMPONENT_COLUMNS]
     settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels),
@@ -219,39 +229,106 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
     return AreaEstimates(areas_df, comp_df, settings)
 
 
-def partial_sums(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, level: str = "desa") -> pd.DataFrame:
-    """Additive per-area totals of one partition of the family scores (for Dask-style runs).
+#: what a partition's census totals keep of each RT (its place in every level above it)
+RT_INFO = ("rt", "kode_desa", "nama_desa", "kode_kecamatan", "nama_kecamatan", "kode_kabupaten", "nama_kabupaten",
+           "kode_provinsi", "nama_provinsi")
 
-    For each (round, area code) and component (``indeks``, each ``dim_*``,
-    each indicator in %): ``n``, ``sum_w`` and ``sum_wy`` over the families
-    with a value. Totals of disjoint partitions add up (``concat`` then
-    ``groupby([...]).sum()``); :func:`means_from_sums` turns them into the
-    family-first point estimates of :func:`estimate_areas`. (Design-based
-    standard errors need PSU-level totals and are computed on the whole frame.)
+
+def census_sums(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk") -> pd.DataFrame:
+    """Additive totals of one partition of a catalogue's family scores, one row per round and RT.
+
+    Per (``putaran``, ``kode_rt``): the RT's place (:data:`RT_INFO`), ``n_families``, ``n_weighted``
+    (families with a weight ``bobot``: a round with any is a sample under ``design="auto"``) and,
+    for the index, each dimension and each indicator (in %, over the families it applies to), the
+    count ``n:<col>`` and sum ``s:<col>`` of the values present; with ``aggregation_order:
+    indicator_first`` also the count ``a:<id>`` and sum ``e:<id>`` of each indicator's effective values
+    (after the not-applicable rule). Totals of disjoint partitions (kabupaten) add up, and
+    :func:`areas_from_census_sums` turns them into exactly what :func:`estimate_areas` gives for a
+    census (a test checks both ways agree). The order is the families' order of first appearance.
     """
     cat = load_catalogue(catalogue)
     ind_ids = [i.id for i in cat.indicators]
-    code_col = LEVEL_COLUMNS[level][0]
-    # indicator shares are over the families the indicator applies to, whatever the not-applicable
-    # rule of the index (as in estimate_areas): the raw 1/0 values, not the effective ones
-    x = scores[ind_ids].astype("float64").to_numpy(na_value=np.nan) * 100
-    cols = {"indeks": scores["indeks"].to_numpy(float),
-            **{f"dim_{d.id}": scores[f"dim_{d.id}"].to_numpy(float) for d in cat.dimensions},
-            **{k: x[:, j] for j, k in enumerate(ind_ids)}}
-    w = scores["bobot"].to_numpy(float) if "bobot" in scores and scores["bobot"].notna().all() else np.ones(len(scores))
-    keys = scores[["putaran", code_col]].rename(columns={"putaran": "round", code_col: "code"})
-    parts = []
-    for name, y in cols.items():
-        ok = ~np.isnan(y)
-        frame = keys.assign(component=name, n=ok.astype(np.int64), sum_w=np.where(ok, w, 0.0),
-                            sum_wy=np.where(ok, w * np.nan_to_num(y), 0.0))
-        parts.append(frame.groupby(["round", "code", "component"], sort=False)[["n", "sum_w", "sum_wy"]].sum())
-    return pd.concat(parts).reset_index()
+    g, uniq = pd.factorize(pd.MultiIndex.from_frame(scores[["putaran", "kode_rt"]]), sort=False)
+    m = len(uniq)
+    first = np.full(m, len(scores), dtype=np.int64)
+    np.minimum.at(first, g, np.arange(len(scores)))
+    place = scores[["putaran", "kode_rt", *RT_INFO]].iloc[first].reset_index(drop=True)  # dtypes kept
+    out = {}
+    count = lambda mask: np.bincount(g, weights=mask.astype(float), minlength=m).astype(np.int64)  # noqa: E731
+    total = lambda y: np.bincount(g, weights=np.nan_to_num(y), minlength=m)  # noqa: E731
+    out["n_families"] = np.bincount(g, minlength=m).astype(np.int64)
+    out["n_weighted"] = count(scores["bobot"].notna().to_numpy()) if "bobot" in scores else np.zeros(m, np.int64)
+    values = {"indeks": scores["indeks"].to_numpy(float),
+              **{f"dim_{d.id}": scores[f"dim_{d.id}"].to_numpy(float) for d in cat.dimensions},
+              **{k: scores[k].astype("float64").to_numpy(na_value=np.nan) * 100 for k in ind_ids}}
+    for col, y in values.items():
+        out[f"n:{col}"], out[f"s:{col}"] = count(~np.isnan(y)), total(y)
+    if cat.settings["aggregation_order"] != "family_first":
+        applies = scores[[f"berlaku_{i}" for i in ind_ids]].set_axis(ind_ids, axis=1)
+        x = effective_values(scores[ind_ids], applies, cat.settings["not_applicable"])
+        for j, k in enumerate(ind_ids):
+            out[f"a:{k}"], out[f"e:{k}"] = count(~np.isnan(x[:, j])), total(x[:, j])
+    return pd.concat([place, pd.DataFrame(out)], axis=1)
 
 
-def means_from_sums(sums: pd.DataFrame) -> pd.DataFrame:
-    """Add up partial sums (from any number of partitions) and divide: the area estimates."""
-    total = sums.groupby(["round", "code", "component"], sort=False)[["n", "sum_w", "sum_wy"]].sum().reset_index()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        total["estimate"] = total["sum_wy"] / total["sum_w"]
-    return total
+def _census_rows(parts: list[tuple]) -> pd.DataFrame:
+    """Long estimates of a census (no sampling error), as :func:`pk2d.estimators.means` gives them:
+    ``parts`` holds (variable, codes, n, estimate, se) per variable, made into one frame at once."""
+    variable = np.concatenate([np.repeat(np.asarray([v], dtype=object), len(c)) for v, c, *_ in parts])
+    codes, n, est, se = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(1, 5))
+    est, se = est.astype(float), se.astype(float)
+    nan = np.full(len(est), np.nan)
+    return pd.DataFrame({"variable": variable, "code": codes, "n": n.astype(np.int64), "estimate": est, "se": se,
+                         "ci_low": est.copy(), "ci_high": est.copy(), "df": nan, "n_psu": nan.copy(), "census": True,
+                         "rse": relative_se(est, se),
+                         "reliability": reliability(est, se, n_psu=nan, census=True).to_numpy()})
+
+
+def _census_settings(n: int) -> dict:
+    """``Design(frame, census=True).settings`` of a frame of ``n`` families (a census: one stage whose units
+    are the families), without building the design over ``n`` rows."""
+    settings = Design(pd.DataFrame(index=range(1)), census=True).settings
+    return {**settings, "units": [n]}
+
+
+def areas_from_census_sums(sums: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, levels=LEVELS,
+                           level: float = 0.95, design: str = "census") -> AreaEstimates:
+    """:func:`estimate_areas` of a census from the totals :func:`census_sums` made of its partitions
+    (concatenated in the partitions' order: the areas come out in the order of first appearance).
+    ``design``: the design setting recorded (``"auto"`` or ``"census"``: every round here is a census)."""
+    cat = load_catalogue(catalogue)
+    ind_ids = [i.id for i in cat.indicators]
+    family_first = cat.settings["aggregation_order"] == "family_first"
+    head = ["indeks", *(f"dim_{d.id}" for d in cat.dimensions)]
+    areas, comps, designs = [], [], {}
+    for rnd, frame in sums.groupby("putaran", sort=True):
+        designs[str(int(rnd))] = _census_settings(int(frame["n_families"].sum()))
+        for lvl in levels:
+            code_col, name_col, parent_col = LEVEL_COLUMNS[lvl]
+            tot = frame.groupby(code_col, sort=True).sum(numeric_only=True)
+            codes = tot.index.to_numpy()
+            parts = []
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = {c: tot[f"s:{c}"].to_numpy() / tot[f"n:{c}"].to_numpy() for c in [*head, *ind_ids]}
+                if family_first:
+                    for c in head:
+                        parts.append((c, codes, tot[f"n:{c}"], mean[c], np.where(np.isnan(mean[c]), np.nan, 0.0)))
+                else:
+                    A = tot[[f"a:{k}" for k in ind_ids]].to_numpy(float)
+                    R = tot[[f"e:{k}" for k in ind_ids]].to_numpy(float) / A
+                    for c, only in zip(head, [None, *(d.id for d in cat.dimensions)]):
+                        est = composite_from_shares(cat, A, R, only)[0] * 100
+                        parts.append((c, codes, tot["n_families"], est, np.zeros(len(codes))))
+            for k in ind_ids:
+                parts.append((k, codes, tot[f"n:{k}"], mean[k], np.where(np.isnan(mean[k]), np.nan, 0.0)))
+            res = _census_rows(parts)
+            agg = {"name": (name_col, "first"), "n_families": ("n_families", "sum"),
+                   **({"parent_code": (parent_col, "first")} if parent_col else {})}
+            info = frame.groupby(code_col, sort=False).agg(**agg).reset_index().rename(columns={code_col: "code"})
+            a, comp = _assemble(res, info, cat, int(rnd), lvl, True)
+            areas.append(a)
+            comps.append(comp)
+    settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels), "design": design,
+                "designs": designs, "confidence_level": level, **dict(cat.settings)}
+    return AreaEstimates(pd.concat(areas, ignore_index=True), pd.concat(comps, ignore_index=True)[COMPONENT_COLUMNS],
+                         settings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hmac
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import io as pio
-from . import paths, rawio
+from . import partitions, paths, rawio
 from .errors import InputFileError
 from .parse import DTYPES, NUMBER_TYPES, PARSERS, check_columns, file_conventions
 from .validate import records, row_rules, validate
@@ -119,24 +120,68 @@ def load_key(path=None) -> bytes:
     return load_key(path)
 
 
-def pseudonymise(values: pd.Series, key: bytes, prefix: str) -> pd.Series:
-    """Keyed HMAC-SHA256 of each value, first 16 hex characters, after a letter prefix
-    ("K" for No. KK, "A" for NIK), so an id can never be mistaken for a 16-digit number.
+#: HMAC-SHA256 (RFC 2104) as one DuckDB expression over a column ``v`` of unique values: $1 the prefix,
+#: $2 and $3 the 64-byte key XOR ipad / opad. ``encode`` gives the UTF-8 bytes (a cast to BLOB would read
+#: backslash escapes); ``sha256`` of a BLOB gives lower-case hex, ``unhex`` turns the inner digest back to bytes.
+_HMAC_SQL = "SELECT $1 || left(sha256($3 || unhex(sha256($2 || encode(v)))), 16) AS id FROM u"
+_SHA256_BLOCK = 64
+_IPAD, _OPAD = bytes(x ^ 0x36 for x in range(256)), bytes(x ^ 0x5C for x in range(256))
 
-    >>> pseudonymise(pd.Series(["63020101" "01010001"]), b"k", "K").str.len().tolist()
+
+def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """The SHA-256 block-size key K0 XOR ipad and XOR opad, as :mod:`hmac` makes them: a key longer than
+    the block is hashed first, a shorter one padded with zero bytes."""
+    if not isinstance(key, (bytes, bytearray)):
+        raise TypeError(f"key: expected bytes or bytearray, but got {type(key).__name__!r}")
+    key = bytes(key)
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    return key.translate(_IPAD), key.translate(_OPAD)
+
+
+def _as_text(uniques: pd.Index) -> pa.Array:
+    """``str(value)`` of each unique value as an Arrow string array: strings as they are, integers by
+    ``astype(str)`` (the same digits), any other type through ``str`` one unique value at a time."""
+    if isinstance(uniques.dtype, pd.StringDtype):
+        return pa.array(uniques.array, type=pa.large_string())
+    if pd.api.types.is_integer_dtype(uniques.dtype):
+        return pa.array(uniques.astype("str").array, type=pa.large_string())
+    if uniques.dtype == object and pd.api.types.infer_dtype(uniques, skipna=False) == "string":
+        return pa.array(uniques.to_numpy(), type=pa.large_string())
+    return pa.array([str(u) for u in uniques.tolist()], type=pa.large_string())
+
+
+def pseudonymise(values: pd.Series, key: bytes, prefix: str) -> pd.Series:
+    """Keyed HMAC-SHA256 of each value (of ``str(value)`` in UTF-8), first 16 hex characters, after a
+    letter prefix ("K" for No. KK, "A" for NIK), so an id can never be mistaken for a 16-digit number:
+    ``prefix + hmac.new(key, str(value).encode("utf-8"), "sha256").hexdigest()[:16]``, a ``str`` Series on
+    the index of ``values``. Missing values raise :class:`ValueError`.
+
+    Each distinct value is hashed once (:func:`pandas.factorize`), by DuckDB's native, multithreaded
+    ``sha256`` with the HMAC construction written out, H((K0 ^ opad) || H((K0 ^ ipad) || m)), so a
+    national file takes seconds; ``tests/test_pseudonymise.py`` checks it against :mod:`hmac`.
+
+    >>> ids = pseudonymise(pd.Series(["63020101" "01010001"]), b"k", "K")
+    >>> ids.str.len().tolist()
     [17]
+    >>> import hmac
+    >>> ids[0] == "K" + hmac.new(b"k", b"63020101" b"01010001", "sha256").hexdigest()[:16]
+    True
     """
     if values.isna().any():
         raise ValueError("cannot pseudonymise missing identifiers")
-    codes, uniques = pd.factorize(values)
-    base = hmac.new(key, digestmod="sha256")
+    import duckdb
 
-    def one(value: str) -> str:
-        h = base.copy()
-        h.update(value.encode("utf-8"))
-        return prefix + h.hexdigest()[:16]
-    ids = np.array([one(str(u)) for u in uniques.tolist()] or [""], dtype=object)
-    return pd.Series(ids[codes], index=values.index, dtype="str")
+    inner, outer = _hmac_pads(key)
+    codes, uniques = pd.factorize(values)
+    con = duckdb.connect(config={"preserve_insertion_order": True})  # rows come back in the order of u
+    try:
+        con.register("u", pa.table({"v": _as_text(uniques)}))
+        ids = con.sql(_HMAC_SQL, params=[prefix, inner, outer]).to_arrow_table().column("id")
+    finally:
+        con.close()
+    return pd.Series(pd.array(ids, dtype="str").take(codes), index=values.index, dtype="str")
 
 
 # ----------------------------------------------------------------- stages ---
@@ -209,12 +254,48 @@ def _drop_exact(df: pd.DataFrame, bad: dict, raw: pd.DataFrame, id_col: str):
     """Drop rows identical after normalisation (unparsed cells compared by their raw text).
     Only rows whose id occurs more than once can be duplicates, so only those are compared."""
     cand = df[id_col].duplicated(keep=False).to_numpy()
-    sig = df.loc[cand].drop(columns=["_file", "_row", "_pair", "_shifted"], errors="ignore")
-    for c, m in bad.items():
-        sig[c] = sig[c].astype(object).where(~m[cand], "\x00" + raw.loc[sig.index, c].astype(object))
+    sig = _signature(df, bad, raw, cand)
     dup = np.zeros(len(df), dtype=bool)
     dup[cand] = sig.duplicated().to_numpy()
     return df.loc[~dup], {c: m.loc[~dup] for c, m in bad.items()}, int(dup.sum())
+
+
+def _signature(df: pd.DataFrame, bad: dict, raw: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """What makes ``rows`` of ``df`` exact duplicates: the typed values, unparsed cells by their raw text."""
+    sig = df.loc[rows].drop(columns=["_file", "_row", "_pair", "_shifted"], errors="ignore")
+    for c, m in bad.items():
+        sig[c] = sig[c].astype(object).where(~m[rows], "\x00" + raw.loc[sig.index, c].astype(object))
+    return sig
+
+
+def link_keys(F: pd.DataFrame, M: pd.DataFrame, f_bad: dict, m_bad: dict, raw: dict) -> np.ndarray:
+    """Hashes (uint64, unique) of everything by which a rule compares one row with another: the No. KK of
+    families and members (duplicates, conflicts, members without a family, the head count, the age at
+    the interview), the NIK (duplicates, conflicts), the desa and kecamatan codes (the majority spelling
+    of their names) and the kabupaten (its partition of the output); rows without an id by their whole
+    content (exact duplicates). Groups of exports whose keys do not meet are cleaned apart with the
+    same result as together (:mod:`pk2d.clean_stage`). The hashes never leave memory."""
+    parts = [("k", F["no_kk"]), ("k", M["no_kk"]), ("n", M["nik"]), ("d", F["kode_desa"]),
+             ("c", F["kode_kecamatan"]), ("b", F["kode_kabupaten"])]
+    out = [pd.util.hash_array((tag + s.dropna().astype("str").unique()).astype(object)) for tag, s in parts]
+    for frame, bad, table, col in ((F, f_bad, "keluarga", "no_kk"), (M, m_bad, "anggota", "nik")):
+        rows = frame[col].isna().to_numpy()
+        if rows.any():
+            sig = _signature(frame, {c: m for c, m in bad.items() if c in frame}, raw[table], rows)
+            out.append(pd.util.hash_pandas_object(sig.astype(object).astype("str"), index=False).to_numpy()
+                       ^ np.uint64(len(table)))
+    return np.unique(np.concatenate(out)).astype(np.uint64)
+
+
+def _design_columns(families: pd.DataFrame, files: np.ndarray, rows: np.ndarray) -> pd.DataFrame | None:
+    """What :func:`_check_designs` needs of the kept families (None when no design column has a value)."""
+    from .design import DESIGN_COLUMNS
+
+    cols = [c for c in (DESIGN_COLUMNS["weights"], DESIGN_COLUMNS["strata"], *DESIGN_COLUMNS["ids"],
+                        *DESIGN_COLUMNS["fpc"]) if c in families]
+    if not any(families[c].notna().any() for c in cols):
+        return None
+    return families[["putaran", *cols]].assign(_file=files, _row=rows)
 
 
 def _check_designs(families: pd.DataFrame, files: np.ndarray, rows: np.ndarray | None = None) -> None:
@@ -258,14 +339,6 @@ def _members_out(M: pd.DataFrame, kk_ids: pd.Series, nik_ids: pd.Series) -> pd.D
     return out[MEMBER_COLUMNS].reset_index(drop=True)
 
 
-def _write_outputs(out_dir: Path, writers: dict) -> None:
-    """Write every output to a temporary file next to its target; only when all of them are
-    written are they renamed over the targets (on failure the temporary files are removed)."""
-    with contextlib.ExitStack() as stack:
-        for name, write in writers.items():
-            write(stack.enter_context(pio.atomic_path(out_dir / name)))
-
-
 def _accounting(raw: pd.DataFrame, kept: pd.Index, rej: pd.DataFrame, dups: int, table: str):
     """Per-table and per-file row accounting; raises if raw != kept + rejected + duplicates."""
     acc = {"raw": len(raw), "kept": len(kept), "rejected": rej["_idx"].nunique(), "exact_duplicates_removed": dups}
@@ -279,12 +352,9 @@ def _accounting(raw: pd.DataFrame, kept: pd.Index, rej: pd.DataFrame, dups: int,
     return acc, {str(n): dict(zip(keys, map(int, c))) for n, c in zip(names, counts)}
 
 
-def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, list[str]], conventions: dict,
-         mapping: dict | None = None) -> dict:
-    """The cleaning log: per input file its format, hash, accounting and the kabupaten its kept
-    families belong to (so a report can show the files behind its own kabupaten), and the mapping
-    applied (:meth:`pk2d.mapping.Mapping.record`), if any. No wall-clock time: rerunning on the same
-    files writes the same log."""
+def _inputs(raws, rounds, per_file, kabupaten: dict[int, list[str]], conventions: dict) -> list[dict]:
+    """The cleaning log's entry of each input file: its format, hash, accounting and the kabupaten its kept
+    families belong to (so a report can show the files behind its own kabupaten)."""
     inputs = []
     for i, pair in enumerate(raws):
         for t, rt in zip(rawio.TABLES, pair):
@@ -292,31 +362,7 @@ def _log(raws, rounds, rej, accounting, per_file, today, kabupaten: dict[int, li
                            **rt.info, **per_file[t][rt.path.name], "kabupaten": kabupaten.get(i, []),
                            "conventions": conventions.get(rt.path.name),
                            "unknown_columns": rt.extra_columns})
-    try:
-        pk2d_version = importlib.metadata.version("pk2d")
-    except importlib.metadata.PackageNotFoundError:  # a checkout that is not installed
-        pk2d_version = "unknown"
-    return {"pk2d_clean_version": CLEAN_VERSION, "pk2d_version": pk2d_version,
-            "contract_version": rawio.load_contract().get("version"),
-            **({"mapping": mapping} if mapping else {}),
-            "today": today.date().isoformat(), "inputs": inputs,
-            "rules": {t: {k: int(v) for k, v in r.drop_duplicates(["_idx", "rule"])["rule"].value_counts().items()}
-                      for t, r in rej.items()},
-            "accounting": accounting,
-            "unknown_columns": {x["file"]: x["unknown_columns"] for x in inputs if x["unknown_columns"]}}
-
-
-@dataclass(frozen=True)
-class CleanResult:
-    """What :func:`clean` produced (also written to ``out_dir``)."""
-    families: pd.DataFrame
-    members: pd.DataFrame
-    rejects: pd.DataFrame
-    log: dict
-
-    def summary(self) -> str:
-        """Row accounting as readable text (Bahasa Indonesia, English in brackets)."""
-        return summary_text(self.log)
+    return inputs
 
 
 def _read_notes(entry: dict) -> list[str]:
@@ -363,30 +409,41 @@ def summary_text(log: dict) -> str:
 
 
 def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | None = None,
-          today=None, mapping=None) -> CleanResult:
+          today=None, mapping=None, engine=None):
     """Run the clean stage: read ``raw_dir``, write families/members/rejects/log to ``out_dir``.
 
     Raises :class:`~pk2d.errors.InputFileError`, and writes nothing, if any file is unusable.
     ``today`` (default: the current date) bounds interview dates; ``key`` defaults to :func:`load_key`.
     ``mapping`` (a mapping file or :class:`pk2d.mapping.Mapping`) is applied to the files it covers
     (:class:`~pk2d.errors.MappingError` when it covers none) and recorded in the log with its hash.
+    The exports are cleaned group by group (:mod:`pk2d.clean_stage`), as tasks of ``engine``.
 
     >>> res = clean("data/raw", "data/processed", key=b"secret")  # doctest: +SKIP
     >>> print(res.summary())  # doctest: +SKIP
     """
-    today = pd.Timestamp(today or dt.date.today()).normalize()
-    if mapping is not None and not hasattr(mapping, "table_for"):
-        from .mapping import load_mapping
+    from .clean_stage import clean as clean_groups
 
-        mapping = load_mapping(mapping)
-    pairs = rawio.discover(raw_dir)
-    if mapping is not None and not any(mapping.table_for(getattr(p, t), t) for p in pairs for t in rawio.TABLES
-                                       if getattr(p, "tool", None) is None):  # not to a field tool's export
-        from .errors import MappingError
+    return clean_groups(raw_dir, out_dir, key=key, today=today, mapping=mapping, engine=engine)
 
-        raise MappingError(mapping.path, f"it applies to none of the exports in {raw_dir} (tables "
-                           f"{', '.join(mapping.tables)}; files {dict(mapping.files) or 'all'}).",
-                           "correct its files: patterns (globs on the file name), or clean without --mapping.")
+
+def __getattr__(name):  # the result type lives with the orchestration (no import cycle)
+    if name == "CleanResult":
+        from .clean_stage import CleanResult
+
+        return CleanResult
+    raise AttributeError(name)
+
+
+def clean_pairs(pairs, raw_dir, *, key: bytes, today: pd.Timestamp, mapping=None) -> dict:
+    """Every rule of the clean stage over the exports ``pairs`` (file pairs of ``raw_dir``), in memory.
+
+    Returns the clean ``families`` and ``members``, the ``rejects`` (unsorted), per table the ``rules``
+    broken (rows per rule), the ``accounting``, the log's ``inputs`` entries (one per file, in order),
+    the files the ``mapping`` was ``applied`` to, the ``links`` (hashes of the identifiers and region codes
+    the rules compare across rows, :func:`link_keys`) and the ``design`` columns of the kept families
+    (with their file and row; None without design columns). Raises
+    :class:`~pk2d.errors.InputFileError` for a file that cannot be used.
+    """
     raws = [rawio.read_pair(p, mapping) for p in pairs]
     applied = [rt.path.name for pair in raws for rt in pair if "mapping" in rt.info]
     stated = dict.fromkeys(applied, dict(mapping.formats)) if mapping is not None and mapping.formats else None
@@ -395,7 +452,7 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     M, m_bad, m_conv = normalise(raw["anggota"], "anggota", stated)
     rounds = _pair_rounds(F, raws)  # the last file-level check
     (F, f_bad, f_shift), (M, m_bad, m_shift) = _shifted(F, f_bad, "keluarga"), _shifted(M, m_bad, "anggota")
-    key = load_key() if key is None else key.encode() if isinstance(key, str) else bytes(key)
+    links = link_keys(F, M, f_bad, m_bad, raw)
     F, f_bad, f_dup = _drop_exact(F.assign(_round=F["_pair"].map(rounds)), f_bad, raw["keluarga"], "no_kk")
     M, m_bad, m_dup = _drop_exact(M.assign(_round=M["_pair"].map(rounds)), m_bad, raw["anggota"], "nik")
 
@@ -421,9 +478,8 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     if families.duplicated(["putaran", "id_keluarga"]).any():
         raise RuntimeError("pk2d bug: putaran + id_keluarga is not unique in the clean families table")
 
-    _check_designs(families, raw["keluarga"].loc[F.index, "_file"].astype("str").to_numpy(),
-                   raw["keluarga"].loc[F.index, "_row"].to_numpy())
-
+    design = _design_columns(families, raw["keluarga"].loc[F.index, "_file"].astype("str").to_numpy(),
+                             raw["keluarga"].loc[F.index, "_row"].to_numpy())
     accounting, per_file = {}, {}
     for j, (t, kept, dups) in enumerate((("keluarga", F.index, f_dup), ("anggota", M.index, m_dup))):
         accounting[t], per_file[t] = _accounting(raw[t], kept, rej[t], dups, t)
@@ -432,15 +488,10 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
             accounting[t].update(raw=accounting[t]["raw"] + superseded, superseded=superseded)
     rejects = pd.concat([r.assign(table=t, file=raw[t].loc[r["_idx"], "_file"].astype("str").to_numpy(),
                                   row=raw[t].loc[r["_idx"], "_row"].to_numpy())[REJECT_COLUMNS]
-                         for t, r in rej.items()], ignore_index=True).sort_values(REJECT_COLUMNS[:5], ignore_index=True)
+                         for t, r in rej.items()], ignore_index=True)
     kab = {int(i): sorted(g.unique()) for i, g in F.groupby("_pair", observed=True)["kode_kabupaten"]}
-    log_data = _log(raws, rounds, rej, accounting, per_file, today, kab, f_conv | m_conv,
-                    mapping.record(applied) if mapping is not None else None)
-
-    _write_outputs(Path(out_dir), {
-        "families.parquet": lambda p: families.to_parquet(p, index=False),
-        "members.parquet": lambda p: members.to_parquet(p, index=False),
-        "rejects.csv": lambda p: rejects.to_csv(p, index=False, encoding="utf-8"),
-        "cleaning_log.json": lambda p: Path(p).write_text(json.dumps(log_data, indent=2, ensure_ascii=False) + "\n",
-                                                          encoding="utf-8")})
-    return CleanResult(families, members, rejects, log_data)
+    rules = {t: {k: int(v) for k, v in r.drop_duplicates(["_idx", "rule"])["rule"].value_counts().items()}
+             for t, r in rej.items()}
+    return {"families": families, "members": members, "rejects": rejects, "rules": rules, "accounting": accounting,
+            "inputs": _inputs(raws, rounds, per_file, kab, f_conv | m_conv), "applied": applied, "links": links,
+            "design": design}

@@ -1,17 +1,22 @@
 """Command line: thin wrappers over the stage functions; defaults from pk2d.defaults and pk2d.paths.
 
     pk2d synth [--seed N] [--out DIR] [--families N] [--rounds R] [--dirt X] [--tool kobo-xlsx|kobo-csv|odk-csv]
-    pk2d clean [--raw DIR] [--processed DIR] [--force] [--new-key] [--mapping FILE.yaml]
-    pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--lonely-psu RULE] [--force]
-    pk2d compare [--processed DIR] [--raw DIR] [--n-boot N] [--n-runs N] [--seed N] [--force]
+    pk2d clean [--raw DIR] [--processed DIR] [--force] [--new-key] [--mapping FILE.yaml] [ENGINE]
+    pk2d index [--catalogue ikk|ibangga|PATH ...] [--processed DIR] [--design auto|census|sample] [--lonely-psu RULE]
+               [--force] [ENGINE]
+    pk2d compare [--processed DIR] [--raw DIR] [--n-boot N] [--n-runs N] [--seed N] [--force] [ENGINE]
     pk2d report (--village CODE ... | --all [--kabupaten CODE] | --province CODE) [--round R]
                 [--format html,pdf,docx,xlsx]
-                [--lang id|en] [--jobs N] [--force] [--retry-failed] [--pdf-engine auto|chromium|weasyprint]
+                [--lang id|en] [--jobs N] [--force] [--retry-failed] [--pdf-engine auto|chromium|weasyprint] [ENGINE]
     pk2d interventions --village CODE [--round R] [--processed DIR]
-    pk2d run   [--raw DIR] [--processed DIR] [--jobs N] [--mapping FILE.yaml]
+    pk2d run   [--raw DIR] [--processed DIR] [--jobs N] [--mapping FILE.yaml] [ENGINE]
     pk2d map (--init EXPORT [--table keluarga|anggota] [--out FILE.yaml] [--force] | --check FILE.yaml)
     pk2d dictionary [--check]
     pk2d form [--lang id|en] [--regions CSV] --out FILE.xlsx
+
+ENGINE: ``--engine local`` (default: in this process) or ``--engine dask`` with ``--workers N`` (a local
+cluster) or ``--scheduler tcp://HOST:PORT`` (a cluster started with ``dask scheduler`` / ``dask worker``);
+the per-kabupaten tasks run there and the outputs are the same (:mod:`pk2d.engine`).
 
 Every stage is incremental: a stage whose inputs, settings and code are unchanged says so and
 returns. Bad input ends with one clear paragraph on stderr and exit code 2, never a traceback
@@ -56,7 +61,7 @@ def _cmd_clean(a) -> int:
     from .pipeline import clean
 
     t0 = time.perf_counter()
-    res = clean(a.raw, a.processed, force=a.force, new_key=a.new_key, mapping=a.mapping)
+    res = clean(a.raw, a.processed, force=a.force, new_key=a.new_key, mapping=a.mapping, **_engine(a))
     print(res.summary())
     print(f"-> {res.run.folder('clean')} ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -67,7 +72,7 @@ def _cmd_index(a) -> int:
 
     t0 = time.perf_counter()
     res = build_index(a.processed, catalogues=a.catalogue or defaults.CATALOGUES, design=a.design,
-                      lonely_psu=a.lonely_psu, force=a.force)
+                      lonely_psu=a.lonely_psu, force=a.force, **_engine(a))
     areas = res.areas
     desa = areas[areas["level"] == "desa"]
     for (cat, rnd), g in desa.groupby(["catalogue", "round"]):
@@ -85,7 +90,8 @@ def _cmd_compare(a) -> int:
     from .pipeline import build_compare
 
     t0 = time.perf_counter()
-    res = build_compare(a.processed, raw_dir=a.raw, n_boot=a.n_boot, n_runs=a.n_runs, seed=a.seed, force=a.force)
+    res = build_compare(a.processed, raw_dir=a.raw, n_boot=a.n_boot, n_runs=a.n_runs, seed=a.seed, force=a.force,
+                        **_engine(a))
     lk = res.lokus
     state = "up to date, not recomputed" if res.up_to_date else "computed"
     kabs = res.table("league")["kabupaten"].nunique()
@@ -105,7 +111,8 @@ def _cmd_report(a) -> int:
         summary = build_reports(a.processed, out, villages=a.village, kabupaten=a.kabupaten, round=a.round,
                                 catalogue=a.catalogue, lang=a.lang, formats=formats, jobs=a.jobs, force=a.force,
                                 retry_failed=a.retry_failed, all_units=a.all, province=a.province,
-                                district=None if not a.no_district else False, pdf_engine=a.pdf_engine)
+                                district=None if not a.no_district else False, pdf_engine=a.pdf_engine,
+                                **_engine(a))
     except BatchInterrupted as exc:
         print(exc.summary.text(all_rows=False))
         raise
@@ -126,7 +133,7 @@ def _cmd_interventions(a) -> int:
 def _cmd_run(a) -> int:
     from .pipeline import run
 
-    run(raw_dir=a.raw, processed_dir=a.processed, jobs=a.jobs, mapping=a.mapping)
+    run(raw_dir=a.raw, processed_dir=a.processed, jobs=a.jobs, mapping=a.mapping, **_engine(a))
     print(f"\nreports: {paths.REPORTS_DIR / 'index.html'}")
     return 0
 
@@ -185,6 +192,23 @@ def _cmd_form(a) -> int:
     return 0
 
 
+def _engine_options(s: argparse.ArgumentParser) -> None:
+    g = s.add_argument_group("engine", "where the per-kabupaten tasks run (the numbers are the same either way)")
+    g.add_argument("--engine", choices=["local", "dask"], default="local",
+                   help="local: in this process (default, a district's data); dask: on a Dask cluster")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --engine dask: start a local cluster of N worker processes (default: one per core)")
+    g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="with --engine dask: join the cluster of this scheduler (`dask scheduler`, `dask worker`)")
+
+
+def _engine(a) -> dict:
+    from .engine import check_options
+
+    check_options(a.engine, a.workers, a.scheduler)
+    return {"engine": a.engine, "workers": a.workers, "scheduler": a.scheduler}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pk2d", description="PK2D family-quality pipeline (IKK, iBangga).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -193,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=defaults.SEED)
     s.add_argument("--out", type=Path, default=paths.RAW_DIR)
     s.add_argument("--families", "--scale", type=int, default=None,
-                   help="scale mode: number of families (e.g. 90000, 1000000); default: the sample villages")
+                   help="scale mode: number of families (e.g. 90000, 1000000, 10000000), made and written one "
+                        "kabupaten at a time (one families/members pair per kabupaten and round; memory follows "
+                        "the largest kabupaten); default: the sample villages")
     s.add_argument("--dirt", type=float, default=1.0, help="multiplier of the dirt rates (0 = clean files)")
     s.add_argument("--rounds", type=int, default=None, help="survey rounds of each kabupaten (default: all of the villages file, 1 in scale mode)")
     s.add_argument("--tool", choices=["kobo-xlsx", "kobo-csv", "odk-csv"], default=None,
@@ -209,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "earlier exports no longer link (without it a changed key is refused)")
     s.add_argument("--mapping", type=Path, default=None, metavar="FILE.yaml",
                    help="a mapping of another export's columns and answers to the contract (pk2d map --init)")
+    _engine_options(s)
     s.set_defaults(func=_cmd_clean)
 
     s = sub.add_parser("index", help="family scores and area estimates for each catalogue (stage 2)")
@@ -219,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lonely-psu", choices=["fail", "remove", "adjust", "average", "certainty"], default="fail",
                    help="a sample stratum with one PSU: R's survey.lonely.psu rules (default: fail)")
     s.add_argument("--force", action="store_true", help="recompute even when up to date")
+    _engine_options(s)
     s.set_defaults(func=_cmd_index)
 
     s = sub.add_parser("compare", help="league tables, plans, change, DiD, audit and report tables (stage 3)")
@@ -228,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-runs", type=int, default=defaults.N_RUNS, help=f"sensitivity simulations ({defaults.N_RUNS})")
     s.add_argument("--seed", type=int, default=defaults.SEED)
     s.add_argument("--force", action="store_true", help="recompute even when up to date")
+    _engine_options(s)
     s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("report", help="render village, district and province reports (HTML, PDF, DOCX, XLSX) and "
@@ -253,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: headless Chromium where installed, else WeasyPrint")
     s.add_argument("--processed", type=Path, default=paths.PROCESSED_DIR)
     s.add_argument("--out", type=Path, default=None, help="default: reports/ (reports/en/ with --lang en)")
+    _engine_options(s)
     s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser("interventions", help="a village's cadre lists (pseudonymous family ids per RT) as XLSX, "
@@ -270,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=defaults.JOBS, help=f"reports rendered in parallel ({defaults.JOBS})")
     s.add_argument("--mapping", type=Path, default=None, metavar="FILE.yaml",
                    help="a mapping of another export's columns and answers to the contract (pk2d map --init)")
+    _engine_options(s)
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("map", help="a mapping file for another system's export: write a template, or check one")

@@ -45,68 +45,97 @@ def _lokus_in(lokus: pd.DataFrame, kabupaten: str) -> list[str]:
     return list(dict.fromkeys(lokus.loc[lokus["kode_kabupaten"] == kabupaten, "kode_desa"]))
 
 
+def compare_kabupaten(task: dict) -> dict:
+    """One kabupaten, every catalogue (one task of the compare stage, :mod:`pk2d.engine`).
+
+    ``task``: ``processed_dir``, ``run_id`` (the run being compared), ``kabupaten``, ``catalogues``
+    (ids), ``lokus`` (records), ``n_boot``, ``n_runs``, ``seed``. Reads that kabupaten's scores only;
+    returns ``{"frames": {catalogue: {table: [frames]}}, "audit": {catalogue: {round: ...}}}``.
+    """
+    from .pipeline import load_scores
+    from .store import open_run
+
+    run = open_run(task["processed_dir"], run_id=task["run_id"], check=False)
+    lokus = pd.DataFrame(task["lokus"], columns=["kode_kabupaten", "kode_desa", "nama_desa", "tahun"])
+    kab, seed, n_boot, n_runs = task["kabupaten"], task["seed"], task["n_boot"], task["n_runs"]
+    out = {"frames": {}, "audit": {}}
+    for cid in task["catalogues"]:
+        cat = run.catalogue(cid)
+        s = load_scores(cat.id, run=run, filters=[("kode_kabupaten", "==", kab)])
+        frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
+        out["frames"][cat.id] = frames
+        kab_audit = out["audit"][cat.id] = {}
+        rounds = sorted(int(r) for r in s["putaran"].unique())
+        focus = [f for f in _lokus_in(lokus, kab) if f in set(s["kode_desa"])]
+
+        def add(name, df, rnd=None):
+            df = df.assign(catalogue=cat.id, kabupaten=kab)
+            frames[name].append(df if rnd is None else df.assign(round=int(rnd)))
+
+        for rnd in rounds:
+            sr = s[s["putaran"] == rnd]
+            add("league", cp.league_table(s, cat, round=rnd, n_boot=n_boot, seed=stream(seed, kab, rnd, BOOTSTRAP)), rnd)
+            for f in focus:
+                if f in set(sr["kode_desa"]):
+                    add("focus_vs", cp.focus_comparison(s, cat, focus=f, round=rnd).assign(focus=f), rnd)
+            add("pairs", cp.village_model(s, round=rnd), rnd)
+            add("gaps", cp.indicator_gaps(s, cat, round=rnd), rnd)
+            pri, strong, plan = cp.action_plan(s, cat, round=rnd)
+            add("problems", pri, rnd)
+            add("problem_rts", cp.problem_rts(s, pri, round=rnd), rnd)
+            add("strengths", strong, rnd)
+            add("agency_plan", plan, rnd)
+            add("intervention_families", cp.intervention_families(s, pri, round=rnd), rnd)
+            sens = au.sensitivity(s, cat, round=rnd, n_runs=n_runs, seed=stream(seed, kab, rnd, SENSITIVITY))
+            add("sensitivity", sens.summary, rnd)
+            add("sensitivity_drivers", sens.drivers, rnd)
+            rel = au.reliability(sr, cat).assign(n_families=len(sr))
+            add("reliability", rel, rnd)
+            st = au.structure(sr, cat)
+            add("indicator_audit", st["indicators"], rnd)
+            kab_audit[str(rnd)] = {
+                "pca": st["pca"].head(5).to_dict(orient="records"),
+                "flags": st["indicators"].query("flags != ''")[["indicator", "flags"]].to_dict(orient="records"),
+                "sensitivity_settings": sens.settings}
+        for before, after in zip(rounds, rounds[1:]):
+            add("change", cp.change_over_rounds(s, cat, before=before, after=after).assign(before_round=before),
+                after)
+        for row in evaluations(s, lokus[lokus["kode_kabupaten"] == kab]):
+            pair = s[s["putaran"].isin([row["before"], row["after"]])
+                     & s["kode_desa"].isin([row["focus"], *row["controls"]])]
+            did = [{"component_id": "indeks", **cp.difference_in_differences(
+                pair, focus=row["focus"], before=row["before"], after=row["after"])}]
+            did += [{"component_id": d.id, **cp.difference_in_differences(
+                pair, focus=row["focus"], before=row["before"], after=row["after"], column=f"dim_{d.id}")}
+                for d in cat.dimensions]
+            did = pd.DataFrame(did).drop(columns=["assumptions_id", "assumptions_en"], errors="ignore")
+            add("did", did.assign(before_round=row["before"], lokus_year=row["year"]), row["after"])
+        out["frames"][cat.id] = dict(frames)
+    return out
+
+
 def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int, seed: int,
-            progress: bool = False) -> None:
-    """Compute every comparison table and the report tables; write them with ``writer``."""
+            progress: bool = False, engine=None) -> None:
+    """Compute every comparison table (one task of ``engine``, an open :mod:`pk2d.engine` engine, per
+    kabupaten: :func:`compare_kabupaten`; default in this process) and the report tables; write them with
+    ``writer``."""
+    from .engine import LocalEngine
     from .io import write_excel
     from .pipeline import load_scores
     from .report import tables as rtables
 
+    kabs = sorted({p["values"]["kode_kabupaten"] for p in run.partitions("scores")})
+    task = {"processed_dir": str(run.processed_dir), "run_id": run.id, "catalogues": [c.id for c in cats],
+            "lokus": lokus.to_dict(orient="records"), "n_boot": int(n_boot), "n_runs": int(n_runs), "seed": int(seed)}
+    results = (engine or LocalEngine()).map(compare_kabupaten, [{**task, "kabupaten": k} for k in kabs])
     frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
-    audit: dict = {"catalogues": {}}
-    scores_by_cat = {}
-    for cat in cats:
-        scores = load_scores(cat.id, run=run)
-        scores_by_cat[cat.id] = scores
-        audit["catalogues"][cat.id] = {}
-        for kab, s in scores.groupby("kode_kabupaten", sort=True):
-            s = s.reset_index(drop=True)
-            rounds = sorted(int(r) for r in s["putaran"].unique())
-            focus = [f for f in _lokus_in(lokus, kab) if f in set(s["kode_desa"])]
-            kab_audit = audit["catalogues"][cat.id][kab] = {}
-
-            def add(name, df, rnd=None):
-                df = df.assign(catalogue=cat.id, kabupaten=kab)
-                frames[name].append(df if rnd is None else df.assign(round=int(rnd)))
-
-            for rnd in rounds:
-                sr = s[s["putaran"] == rnd]
-                add("league", cp.league_table(s, cat, round=rnd, n_boot=n_boot, seed=stream(seed, kab, rnd, BOOTSTRAP)), rnd)
-                for f in focus:
-                    if f in set(sr["kode_desa"]):
-                        add("focus_vs", cp.focus_comparison(s, cat, focus=f, round=rnd).assign(focus=f), rnd)
-                add("pairs", cp.village_model(s, round=rnd), rnd)
-                add("gaps", cp.indicator_gaps(s, cat, round=rnd), rnd)
-                pri, strong, plan = cp.action_plan(s, cat, round=rnd)
-                add("problems", pri, rnd)
-                add("problem_rts", cp.problem_rts(s, pri, round=rnd), rnd)
-                add("strengths", strong, rnd)
-                add("agency_plan", plan, rnd)
-                add("intervention_families", cp.intervention_families(s, pri, round=rnd), rnd)
-                sens = au.sensitivity(s, cat, round=rnd, n_runs=n_runs, seed=stream(seed, kab, rnd, SENSITIVITY))
-                add("sensitivity", sens.summary, rnd)
-                add("sensitivity_drivers", sens.drivers, rnd)
-                rel = au.reliability(sr, cat).assign(n_families=len(sr))
-                add("reliability", rel, rnd)
-                st = au.structure(sr, cat)
-                add("indicator_audit", st["indicators"], rnd)
-                kab_audit[str(rnd)] = {
-                    "pca": st["pca"].head(5).to_dict(orient="records"),
-                    "flags": st["indicators"].query("flags != ''")[["indicator", "flags"]].to_dict(orient="records"),
-                    "sensitivity_settings": sens.settings}
-            for before, after in zip(rounds, rounds[1:]):
-                add("change", cp.change_over_rounds(s, cat, before=before, after=after).assign(before_round=before),
-                    after)
-            for row in evaluations(s, lokus[lokus["kode_kabupaten"] == kab]):
-                pair = s[s["putaran"].isin([row["before"], row["after"]])
-                         & s["kode_desa"].isin([row["focus"], *row["controls"]])]
-                did = [{"component_id": "indeks", **cp.difference_in_differences(
-                    pair, focus=row["focus"], before=row["before"], after=row["after"])}]
-                did += [{"component_id": d.id, **cp.difference_in_differences(
-                    pair, focus=row["focus"], before=row["before"], after=row["after"], column=f"dim_{d.id}")}
-                    for d in cat.dimensions]
-                did = pd.DataFrame(did).drop(columns=["assumptions_id", "assumptions_en"], errors="ignore")
-                add("did", did.assign(before_round=row["before"], lokus_year=row["year"]), row["after"])
+    audit: dict = {"catalogues": {c.id: {} for c in cats}}
+    for cat in cats:  # catalogue by catalogue, kabupaten by kabupaten, as one process would go
+        for kab, res in zip(kabs, results):
+            for name, parts in res["frames"][cat.id].items():
+                frames[name].extend(parts)
+            audit["catalogues"][cat.id][kab] = res["audit"][cat.id]
+    scores_by_cat = {cat.id: load_scores(cat.id, run=run) for cat in cats}
     out = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items() if parts}
     for name in TABLES:  # every table exists, possibly empty (one round: no change, no DiD)
         out.setdefault(name, pd.DataFrame({"catalogue": pd.Series(dtype="str"),

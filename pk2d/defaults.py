@@ -32,6 +32,9 @@ FORMATS = ("html", "pdf", "docx", "xlsx")
 LANG = "id"
 #: the round everywhere (CLI, notebooks, reports) when none is given: the latest in the run
 ROUND = None
+#: the analysts' workbook (indeks.xlsx) leaves out the RT rows of a catalogue's areas sheet beyond this many
+#: rows (a province or national run); every RT stays in areas.parquet
+WORKBOOK_MAX_ROWS = 100_000
 #: a village report lists at most this many villages of its kecamatan in the position table
 KECAMATAN_MAX = 40
 #: strengths and weaknesses (priorities) shown per village

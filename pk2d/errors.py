@@ -21,6 +21,18 @@ class Pk2dError(Exception):
     def __str__(self) -> str:
         return self.message if not self.fix else f"{self.message}\nPerbaikan / fix: {self.fix}"
 
+    def __reduce__(self):
+        # the data-carrying subclasses take other arguments than their message: rebuild from the
+        # attributes, so an error raised in a Dask worker reaches the command as it was raised
+        return _rebuild, (type(self), self.__dict__)
+
+
+def _rebuild(cls, state: dict) -> Pk2dError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err.__str__())
+    return err
+
 
 class InputFileError(Pk2dError):
     """A raw input file cannot be used at all (missing column, empty, unreadable...)."""

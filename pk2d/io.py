@@ -45,6 +45,30 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder next to ``target``; on success it replaces ``target`` (a folder: a
+    partitioned table) whole, on failure it is removed and ``target`` stays as it was."""
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        yield tmp
+        if target.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, old / "x")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 @functools.lru_cache(maxsize=1)
 def _umask() -> int:
     mask = os.umask(0)
@@ -79,16 +103,16 @@ def write_json(target, obj: Any) -> Path:
 
 
 def write_excel(sheets: dict[str, pd.DataFrame], target) -> Path:
-    """One workbook, one sheet per entry (names cut to Excel's 31 characters)."""
+    """One workbook, one sheet per entry (names cut to Excel's 31 characters); the same sheets give the
+    same bytes (:func:`workbook_bytes`: no clock in the file)."""
+    import io as _io
 
     import pandas as pd
 
-    def writer(p):
-        with pd.ExcelWriter(p, engine="openpyxl") as xl:
-            for name, df in sheets.items():
-                df.to_excel(xl, sheet_name=name[:31], index=False)
-
-    return _write(target, writer)
+    xl = pd.ExcelWriter(_io.BytesIO(), engine="openpyxl")  # only its workbook is used: never saved itself
+    for name, df in sheets.items():
+        df.to_excel(xl, sheet_name=name[:31], index=False)
+    return write_bytes(target, workbook_bytes(xl.book))
 
 
 def ensure_writable_dir(path: str | Path, what: str = "The output folder") -> Path:

@@ -123,7 +123,8 @@ def check_key(processed_dir: str | Path, fingerprint: str | None = None, *, sour
 
 def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths.PROCESSED_DIR, *,
           key: bytes | str | None = None, today=None, force: bool = False, new_key: bool = False,
-          mapping: str | Path | None = None) -> Cleaned:
+          mapping: str | Path | None = None, engine="local", workers: int | None = None,
+          scheduler: str | None = None) -> Cleaned:
     """The clean stage: validate, clean and pseudonymise the exports of ``raw_dir`` into the run.
 
     ``mapping``: a mapping file (:mod:`pk2d.mapping`) applied to the exports it covers; its sha256 is an
@@ -135,6 +136,9 @@ def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths
     ``new_key=True`` starts over with the new key on purpose. Raises
     :class:`~pk2d.errors.InputFileError`, and records nothing, if any file is unusable, and
     :class:`~pk2d.errors.OutputFolderError` if ``processed_dir`` cannot be written.
+
+    ``engine``/``workers``/``scheduler``: where the exports are read (:mod:`pk2d.engine`, as in
+    :func:`build_index`); the engine changes no result.
 
     >>> res = clean("data/raw", "data/processed", key=b"secret")  # doctest: +SKIP
     >>> print(res.summary())  # doctest: +SKIP
@@ -165,7 +169,10 @@ def clean(raw_dir: str | Path = paths.RAW_DIR, processed_dir: str | Path = paths
         if not new_key:  # under the folder lock: the record cannot change between this check and the commit
             check_key(pdir, fingerprint, source=source)
         if not w.up_to_date:
-            cleaning.clean(raw_dir, w.directory(), key=key, today=today, mapping=mapping)
+            from .engine import open_engine
+
+            with open_engine(engine, workers=workers, scheduler=scheduler) as eng:
+                cleaning.clean(raw_dir, w.directory(), key=key, today=today, mapping=mapping, engine=eng)
     return Cleaned(w.run, w.up_to_date)
 
 
@@ -196,38 +203,41 @@ class IndexResult:
 
 def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
                 catalogues: Sequence[str] = defaults.CATALOGUES, design: str = "auto",
-                lonely_psu: str = "fail", force: bool = False) -> IndexResult:
+                lonely_psu: str = "fail", force: bool = False, engine="local", workers: int | None = None,
+                scheduler: str | None = None) -> IndexResult:
     """Score families and estimate areas for each catalogue; record them in the run.
 
-    Writes ``scores.parquet`` (one row per catalogue, family and round), ``areas.parquet``,
-    ``area_components.parquet`` and the analysts' workbook ``indeks.xlsx``; records each
-    catalogue's whole content and hash, the design (``design``: auto/census/sample; a sample's
-    strata with a single PSU follow ``lonely_psu``, R's rules) and the rounds.
+    Writes ``scores/`` (one row per catalogue, family and round; partitioned by kabupaten),
+    ``areas.parquet``, ``area_components.parquet`` and the analysts' workbook ``indeks.xlsx``; records
+    each catalogue's whole content and hash, the design (``design``: auto/census/sample; a sample's
+    strata with a single PSU follow ``lonely_psu``, R's rules) and the rounds. Each kabupaten is one
+    task of ``engine`` (:mod:`pk2d.engine`: ``"local"``, or ``"dask"`` with ``workers`` or ``scheduler``,
+    or an open engine; :mod:`pk2d.index_stage`); the engine changes no result.
     """
-    from .areas import estimate_areas
+    from . import index_stage
     from .catalogue import load_catalogue, to_record
-    from .score import score_families
+    from .engine import open_engine
+    from .partitions import write_schema
 
     pdir = Path(processed_dir)
     run = _upstream(pdir, ("clean",))
     cats = [load_catalogue(c) for c in catalogues]
     settings = {"catalogues": {c.id: to_record(c) for c in cats}, "design": design, "lonely_psu": lonely_psu}
-    inputs = _inputs(run, "clean", ("families.parquet", "members.parquet"))
+    inputs = _inputs(run, "clean", ("families", "members"))
     with stage_writer(pdir, "index", inputs=inputs, settings=settings, force=force) as w:
         if not w.up_to_date:
-            families, members = run.table("families"), run.table("members")
-            scores, areas, comps, est_settings = [], [], [], {}
+            scores_dir = w.directory() / "scores"
+            with open_engine(engine, workers=workers, scheduler=scheduler) as eng:
+                results = eng.map(index_stage.score_partition, index_stage.tasks(run, cats, scores_dir))
+            write_schema(scores_dir, [r["schema"] for r in results])
+            areas, comps, est_settings = [], [], {}
             for cat in cats:
-                s = score_families(families, members, cat)
-                est = estimate_areas(s, cat, design=design, lonely_psu=lonely_psu)
-                s.insert(0, "catalogue", cat.id)
-                scores.append(s)
+                est = index_stage.estimate(results, cat, scores_dir, design=design, lonely_psu=lonely_psu)
                 areas.append(est.areas)
                 comps.append(est.components)
                 est_settings[cat.id] = {k: v for k, v in est.settings.items() if k not in ("catalogue", "catalogue_sha256")}
             areas_df = pd.concat(areas, ignore_index=True)
             comps_df = pd.concat(comps, ignore_index=True)
-            w.write_parquet("scores.parquet", pd.concat(scores, ignore_index=True))
             w.write_parquet("areas.parquet", areas_df)
             w.write_parquet("area_components.parquet", comps_df)
             w.record_setting("rounds", sorted(int(r) for r in areas_df["round"].unique()))
@@ -248,9 +258,13 @@ def _workbook(areas: pd.DataFrame, components: pd.DataFrame, cats) -> dict[str, 
     from .text import t
 
     heads = {c: t(f"workbook.{c}") for c in AREA_SHEET_COLUMNS}
-    sheets = {}
+    sheets, notes = {}, []
     for cat in cats:
         a = areas[areas["catalogue"] == cat.id]
+        if len(a) > defaults.WORKBOOK_MAX_ROWS:  # a province or the nation: RTs in the parquet files only
+            notes.append({"Indeks": cat.id, "Pengaturan": "RT", "Nilai": t(
+                "workbook.rt_left_out", n=int((a["level"] == "rt").sum()), limit=defaults.WORKBOOK_MAX_ROWS)})
+            a = a[a["level"] != "rt"]
         c = components[(components["catalogue"] == cat.id) & (components["level"] != "rt")]
         wide = c.pivot_table(index=["round", "level", "code"], columns="component_id", values="estimate",
                              sort=False).reset_index()
@@ -260,7 +274,8 @@ def _workbook(areas: pd.DataFrame, components: pd.DataFrame, cats) -> dict[str, 
             columns={k: f"{k} {labels[k]}" if k != labels[k] else k for k in order})
         sheets[f"{cat.id.upper()} wilayah"] = a.rename(columns=heads)
         sheets[f"{cat.id.upper()} komponen"] = wide.rename(columns=heads)
-    notes = [{"Indeks": cat.id, "Pengaturan": key, "Nilai": str(v)} for cat in cats for key, v in cat.settings.items()]
+    notes = [{"Indeks": cat.id, "Pengaturan": key, "Nilai": str(v)} for cat in cats for key, v in cat.settings.items()
+             ] + notes
     notes.append({"Indeks": "-", "Pengaturan": "komponen", "Nilai": t("workbook.components_note")})
     sheets["Metode"] = pd.DataFrame(notes)
     return sheets
@@ -274,17 +289,19 @@ def load_processed(processed_dir: str | Path = paths.PROCESSED_DIR) -> tuple[pd.
 
 def load_scores(catalogue: str = defaults.REPORT_CATALOGUE, processed_dir: str | Path = paths.PROCESSED_DIR,
                 *, run: Run | None = None, columns: Sequence[str] | None = None, filters=None) -> pd.DataFrame:
-    """Family scores of one catalogue, with only that catalogue's columns."""
-    from .score import ID_COLUMNS
-
+    """Family scores of one catalogue, with only that catalogue's columns (``filters`` as in
+    :meth:`pk2d.store.Run.table`, e.g. ``[("kode_kabupaten", "==", "63.02")]``: one partition is read)."""
     run = run or open_run(processed_dir, check=False, require=("index",))
     cat = run.catalogue(catalogue)
     s = run.table("scores", columns=columns, filters=[("catalogue", "==", cat.id), *(filters or [])])
-    own = {i.id for i in cat.indicators} | {f"berlaku_{i.id}" for i in cat.indicators} | {
+    # the other catalogues' columns of the table are empty for this one's rows
+    foreign = set().union(*(_own_columns(run.catalogue(c)) for c in run.catalogue_ids())) - _own_columns(cat)
+    return s.drop(columns=[c for c in s.columns if c in foreign]).reset_index(drop=True)
+
+
+def _own_columns(cat) -> set[str]:
+    return {i.id for i in cat.indicators} | {f"berlaku_{i.id}" for i in cat.indicators} | {
         f"dim_{d.id}" for d in cat.dimensions}
-    # columns of the other catalogues in the file are empty for this one's rows
-    foreign = [c for c in s.columns if c not in own and c not in ID_COLUMNS and s[c].isna().all()]
-    return s.drop(columns=foreign).reset_index(drop=True)
 
 
 # --- compare ---------------------------------------------------------------------------------
@@ -314,13 +331,15 @@ class CompareResult:
 
 def build_compare(processed_dir: str | Path = paths.PROCESSED_DIR, *, catalogues: Sequence[str] | None = None,
                   raw_dir: str | Path | None = None, n_boot: int = defaults.N_BOOT, n_runs: int = defaults.N_RUNS,
-                  seed: int = defaults.SEED, force: bool = False, progress: bool = False) -> CompareResult:
+                  seed: int = defaults.SEED, force: bool = False, progress: bool = False,
+                  engine="local", workers: int | None = None, scheduler: str | None = None) -> CompareResult:
     """Comparison, evaluation, audit and the report tables, for every kabupaten, round and desa lokus.
 
     ``catalogues`` defaults to every catalogue of the index stage; the desa lokus list is read from
     ``raw_dir`` (default: the raw folder the clean stage read). Each kabupaten and round draws
     from its own random stream (``seed``, kabupaten, round), so adding data for one kabupaten never
-    changes another's intervals. Every setting (seed, draws, the desa lokus list) is recorded.
+    changes another's intervals. Every setting (seed, draws, the desa lokus list) is recorded. Each
+    kabupaten is one task of ``engine`` (as in :func:`build_index`); the engine changes no result.
     """
     from . import compare_stage
     from .io import sha256_file
@@ -335,13 +354,17 @@ def build_compare(processed_dir: str | Path = paths.PROCESSED_DIR, *, catalogues
                 "level": defaults.LEVEL, "top": defaults.TOP, "raw_dir": _rel(raw, pdir) if raw else None,
                 "lokus": lokus.to_dict(orient="records"),
                 "lokus_files": {p.name: sha256_file(p) for p in lokus_files(raw)}}
-    inputs = {**_inputs(run, "clean", ("families.parquet", "cleaning_log.json", "rejects.csv")),
-              **_inputs(run, "index", ("scores.parquet", "areas.parquet", "area_components.parquet"))}
+    inputs = {**_inputs(run, "clean", ("families", "cleaning_log.json", "rejects.csv")),
+              **_inputs(run, "index", ("scores", "areas.parquet", "area_components.parquet"))}
     with stage_writer(pdir, "compare", inputs=inputs, settings=settings,
                       keyed=[k for k in settings if k not in ("raw_dir", "lokus_files")],
                       refresh=("raw_dir", "lokus_files"), force=force) as w:
         if not w.up_to_date:
-            compare_stage.compute(run, cats, lokus, w, n_boot=n_boot, n_runs=n_runs, seed=seed, progress=progress)
+            from .engine import open_engine
+
+            with open_engine(engine, workers=workers, scheduler=scheduler) as eng:
+                compare_stage.compute(run, cats, lokus, w, n_boot=n_boot, n_runs=n_runs, seed=seed,
+                                      progress=progress, engine=eng)
     return CompareResult(w.run, w.up_to_date)
 
 
@@ -351,7 +374,8 @@ STAGE_NOTEBOOKS = ("01_clean.ipynb", "02_indices.ipynb", "03_compare_villages.ip
 
 def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_dir=paths.EXECUTED_DIR,
         notebooks: Sequence[str] = STAGE_NOTEBOOKS, kernel_name: str = "python3", reports: bool = True,
-        jobs: int = defaults.JOBS, out_dir=None, formats: Sequence[str] = defaults.FORMATS, mapping=None):
+        jobs: int = defaults.JOBS, out_dir=None, formats: Sequence[str] = defaults.FORMATS, mapping=None,
+        engine="local", workers: int | None = None, scheduler: str | None = None):
     """The whole pipeline: the stage notebooks in order (papermill), then every report (``mapping``: a
     mapping file the clean notebook applies, :func:`clean`).
 
@@ -360,7 +384,25 @@ def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_di
     (or None without reports). Before any notebook runs, every folder it writes is checked
     (:class:`~pk2d.errors.OutputFolderError`) and so is the key (:class:`~pk2d.errors.KeyChangedError`:
     ``run`` never starts over with a new key; ``pk2d clean --new-key`` does, on purpose).
+
+    ``engine="dask"`` (:mod:`pk2d.engine`) starts one local cluster of ``workers`` (or joins
+    ``scheduler``'s) for the whole run: every stage notebook gets its address and the reports are
+    rendered on its workers. The outputs are those of the default engine.
     """
+    from .engine import check_options, open_engine
+
+    check_options(engine, workers, scheduler)
+    if engine == "local":
+        return _run(raw_dir, processed_dir, executed_dir, notebooks, kernel_name, reports, jobs, out_dir, formats,
+                    mapping, None)
+    with open_engine(engine, workers=workers, scheduler=scheduler) as eng:
+        print(f"[pk2d run] engine {eng.describe()}", file=sys.stderr, flush=True)
+        return _run(raw_dir, processed_dir, executed_dir, notebooks, kernel_name, reports, jobs, out_dir, formats,
+                    mapping, eng)
+
+
+def _run(raw_dir, processed_dir, executed_dir, notebooks, kernel_name, reports, jobs, out_dir, formats, mapping,
+         eng):
     import papermill as pm
 
     from .execute import execute_notebook
@@ -380,6 +422,8 @@ def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_di
         from .mapping import load_mapping
 
         params["mapping"] = str(load_mapping(mapping).path)  # a bad mapping stops here, before any notebook
+    if eng is not None:
+        params.update(engine="dask", scheduler=eng.address)
     for nb in notebooks:
         t0 = time.perf_counter()
         print(f"[pk2d run] {nb} ...", end="", file=sys.stderr, flush=True)
@@ -392,7 +436,8 @@ def run(*, raw_dir=paths.RAW_DIR, processed_dir=paths.PROCESSED_DIR, executed_di
     from .errors import ReportError
     from .report.batch import build_reports
 
-    summary = build_reports(processed_dir, out_dir, jobs=jobs, formats=formats, all_units=True)
+    summary = build_reports(processed_dir, out_dir, jobs=jobs, formats=formats, all_units=True,
+                            engine=eng or "local")
     print(summary.text(all_rows=False), file=sys.stderr)
     if not summary.ok:
         raise ReportError("batch", f"{len(summary.failed)} report(s) failed",

@@ -186,15 +186,21 @@ def _intact(folder: Path, outputs: Mapping[str, Mapping]) -> bool:
     return True
 
 
+def _sha_or_none(rec: StageRecord, name: str) -> str | None:
+    try:
+        return rec.sha256(name)
+    except KeyError:
+        return None
+
+
 def _inputs_still_current(run: Run, stage: str, inputs: Mapping[str, str]) -> None:
     """Inside the lock: the upstream outputs a stage was about to read are still the current ones (another
     process may have rerun the stage before it meanwhile)."""
     for up in UPSTREAM[stage]:
         if not run.has(up):
             continue
-        outs = run.record(up).outputs
-        changed = [k for k, v in inputs.items() if k.startswith(up + "/") and
-                   outs.get(k.split("/", 1)[1], {}).get("sha256") != v]
+        rec = run.record(up)
+        changed = [k for k, v in inputs.items() if k.startswith(up + "/") and _sha_or_none(rec, k.split("/", 1)[1]) != v]
         if changed:
             raise StaleRunError(run.processed_dir, [f"`pk2d {up}` committed new outputs while `pk2d {stage}` was "
                                                     f"starting ({', '.join(changed)})"], f"pk2d {stage}")

@@ -5,8 +5,11 @@ Every stage (clean -> index -> compare) writes its outputs into a new
 
     data/processed/run.json                  the current run record (no wall-clock times)
     data/processed/runs/<id>.json            every record ever committed (small, immutable)
-    data/processed/clean/<gen>/families.parquet, members.parquet, rejects.csv, cleaning_log.json
-    data/processed/index/<gen>/scores.parquet, areas.parquet, area_components.parquet, indeks.xlsx
+    data/processed/clean/<gen>/families/, members/, rejects.csv, cleaning_log.json
+    data/processed/index/<gen>/scores/, areas.parquet, area_components.parquet, indeks.xlsx
+
+``families``, ``members`` and ``scores`` are Parquet datasets partitioned by province and kabupaten
+(:mod:`pk2d.partitions`); :meth:`Run.table` reads them whole, :meth:`Run.partitions` lists their parts.
     data/processed/compare/<gen>/league.parquet, ..., report_*.parquet, compare.xlsx
 
 A generation is named by the hash of its files, so a stage that reruns on
@@ -46,6 +49,7 @@ from .io import freeze as _freeze
 from .io import process_alive as _alive
 from .io import sha256_file
 from .io import thaw as _thaw
+from .partitions import SCHEMA_FILE
 
 STAGES = ("clean", "index", "compare")
 #: the stages each stage reads
@@ -60,23 +64,23 @@ FORMAT = 1
 #: the report and render code is not here: it decides how a report looks, and the render
 #: batch keys on it instead (a test checks that every module is in exactly one list)
 STAGE_CODE = {
-    "clean": ("cleaning.py", "rawio.py", "rawfile.py", "parse.py", "validate.py", "tools.py", "mapping.py",
+    "clean": ("cleaning.py", "clean_stage.py", "rawio.py", "rawfile.py", "parse.py", "validate.py", "tools.py", "mapping.py",
               "mapping_read.py", "contract.yaml", "data/wilayah.csv"),
-    "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py"),
+    "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py", "index_stage.py"),
     "compare": ("compare.py", "compare_design.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py",
                 "report/province_tables.py", "report/disclosure.py", "catalogues/agencies.yaml"),
 }
 #: shared by every stage (their change makes every stage out of date); the survey design engine is
 #: used by clean (design checks), index (estimates) and compare (models)
-COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "defaults.py", "design.py", "calibration.py", "estimators.py",
+COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "partitions.py", "defaults.py", "design.py", "calibration.py", "estimators.py",
                "reliability.py")
 #: code no stage result depends on: how things are shown (keyed by the report renderer, not by the run),
 #: the synthetic generators and library extras (replicate designs)
-PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
+PRESENTATION_CODE = ("__init__.py", "cli.py", "engine.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
                      "dictionary.py", "form.py", "synth.py", "synth_export.py", "synth_households.py", "synth_tools.py", "synth_places.py", "synth_superpop.py", "synth_sample.py", "replicate.py", "report/__init__.py", "report/sections.py",
                      "report/display.py", "report/privacy.py", "report/village.py", "report/plan.py", "report/province.py",
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
-                     "render/publish.py", "render/batch.py", "render/results.py", "render/index_page.py", "render/pdf.py",
+                     "render/publish.py", "render/batch.py", "render/workers.py", "render/results.py", "render/index_page.py", "render/pdf.py",
                      "render/docx.py", "report/workbook.py", "interventions.py")
 #: where each logical table lives: name -> stage (its file is ``<name>.parquet``/``.json``/``.csv``)
 STAGE_OF = {
@@ -143,7 +147,14 @@ class StageRecord:
                 "outputs": _thaw(self.outputs), "settings": _thaw(self.settings), "code": _thaw(self.code)}
 
     def sha256(self, file: str) -> str:
-        return self.outputs[file]["sha256"]
+        """The hash of an output file, or of a partitioned table (``"families"``: the hash of its files'
+        hashes, :mod:`pk2d.partitions`)."""
+        if file in self.outputs:
+            return self.outputs[file]["sha256"]
+        parts = {k: v["sha256"] for k, v in self.outputs.items() if k.startswith(f"{file}/")}
+        if not parts:
+            raise KeyError(file)
+        return digest(parts)
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,8 @@ class Run:
         for candidate in (name, f"{name}.parquet", f"{name}.json", f"{name}.csv"):
             if candidate in rec.outputs:
                 return self.folder(stage) / candidate
+        if f"{name}/{SCHEMA_FILE}" in rec.outputs:  # a partitioned table: its folder
+            return self.folder(stage) / name
         raise MissingInputError(self.processed_dir / stage / rec.generation / name, f"Reading {name!r}",
                                 fix=f"The {stage} stage of this run did not write it; rerun `pk2d {stage}`.")
 
@@ -188,14 +201,28 @@ class Run:
         if stage not in self.stages:
             return False
         outs = self.stages[stage].outputs
-        return any(c in outs for c in (name, f"{name}.parquet", f"{name}.json", f"{name}.csv"))
+        return any(c in outs for c in (name, f"{name}.parquet", f"{name}.json", f"{name}.csv",
+                                       f"{name}/{SCHEMA_FILE}"))
+
+    def partitions(self, name: str) -> list[dict]:
+        """The partitions of a partitioned table (``"families"``, ``"members"``, ``"scores"``): each
+        ``{"values": {"kode_provinsi": ..., "kode_kabupaten": ...}, "path": part file}``, in order."""
+        from . import partitions
+
+        return partitions.partitions(self.path(name))
 
     # --- readers -------------------------------------------------------------------------
     def table(self, name: str, *, columns: Sequence[str] | None = None, filters=None, use_threads: bool = True):
-        """A Parquet table of the run as a DataFrame (``filters`` as in :func:`pandas.read_parquet`)."""
+        """A Parquet table of the run as a DataFrame (``filters`` as in :func:`pandas.read_parquet`); a
+        partitioned table comes back whole, as it was written (:func:`pk2d.partitions.read`)."""
         import pandas as pd
 
-        return pd.read_parquet(self.path(name), columns=list(columns) if columns else None, filters=filters,
+        from . import partitions
+
+        path = self.path(name)
+        if path.is_dir():
+            return partitions.read(path, columns=columns or None, filters=filters, use_threads=use_threads)
+        return pd.read_parquet(path, columns=list(columns) if columns else None, filters=filters,
                                use_threads=use_threads)
 
     def json(self, name: str):
@@ -274,9 +301,13 @@ class Run:
                 if up not in self.stages:
                     continue
                 mine = {k: v for k, v in rec.inputs.items() if k.startswith(up + "/")}
-                theirs = {f"{up}/{k}": v["sha256"] for k, v in self.stages[up].outputs.items()}
+                upstream = self.stages[up]
                 for k, v in mine.items():
-                    if theirs.get(k) != v:
+                    try:
+                        theirs = upstream.sha256(k.split("/", 1)[1])
+                    except KeyError:
+                        theirs = None
+                    if theirs != v:
                         found.append((stage, f"the {stage} stage read {k} of an earlier {up} run: "
                                              f"`pk2d {up}` ran again since"))
             if rec.code.get("fingerprint") != code_fingerprint(stage):

@@ -1,8 +1,8 @@
 """Synthetic PK2D survey exports (SINTETIS), calibrated to known village IKK values.
 
 :func:`synthesize` writes census exports (every family of each village) in the raw
-format of ``pk2d/contract.yaml``: one families and one members file per survey round,
-deterministic for a given seed. The villages, the targets and every model parameter
+format of ``pk2d/contract.yaml``: one families and one members file per kabupaten and survey
+round, deterministic for a given seed. The villages, the targets and every model parameter
 are data in ``pk2d/data/synth_villages.yaml``. Names, NIK and No. KK are invented.
 
 Latent model
@@ -22,8 +22,8 @@ Common random numbers
     Every IKK indicator is then non-decreasing in theta, and the village IKK is a
     non-decreasing (step) function of mu_v.
 Calibration
-    For each round, mu_v of all villages is found at once by a vectorised root search
-    (secant steps, then Illinois regula falsi inside the bracket, see :func:`_calibrate`)
+    For each round, mu_v of all villages of a kabupaten is found at once by a vectorised root
+    search (secant steps, then Illinois regula falsi inside the bracket, see :func:`_calibrate`)
     on ``logit(IKK_v(mu_v)/100) - logit(target_v/100)``. Every step regenerates the
     answers from the fixed random numbers and scores them with the real engine
     (:func:`pk2d.score.score_families`; village IKK = mean family ``indeks``,
@@ -56,7 +56,7 @@ import pyarrow.compute as pc
 from . import paths
 from .synth_export import _choice, _dirt, _raw_tables, _write, write_lokus, write_regions
 from .synth_households import _finish, _logit, _new_households, _next_round, _sig
-from .synth_places import SEX, SynthError, _load, _name_list, _sample_villages, _scale_villages
+from .synth_places import SEX, SynthError, _load, _name_list, _sample_villages, _scale_plan
 
 #: the sample's calibration: each village within this of its target, so that a published figure
 #: (two decimals) is reproduced exactly
@@ -348,8 +348,12 @@ def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, di
     """Write synthetic census exports to ``out_dir``: every kabupaten of ``villages_file``, each for its
     survey rounds (``rounds``: the first that many of each; default all), and the desa lokus list.
 
-    ``families=N``: scale mode instead, N families in villages of about 450 KK in the first
-    kabupaten's rounds (default one), spread over kabupaten of 200 villages (benchmarks). ``dirt``
+    ``families=N``: scale mode instead (benchmarks), N families in villages of about 450 KK in the
+    first kabupaten's rounds (default one), spread over kabupaten of 200 villages, or over all the
+    kabupaten of the region list when N needs more (:func:`pk2d.synth_places._scale_plan`). It is made
+    partition by partition: one kabupaten is generated, calibrated and written
+    (``SINTETIS_skala<N>_<kode kabupaten>_<tahun>_putaran<k>_keluarga.csv`` and ``..._anggota.csv``)
+    before the next is started, so memory follows the largest kabupaten, not N. ``dirt``
     multiplies the dirt rates (0 = clean files). Deterministic for a given seed; each kabupaten draws
     from its own stream, so one kabupaten's files do not depend on the others.
     """
@@ -363,17 +367,17 @@ def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, di
         raise SynthError("dirt must be >= 0 and families a positive number.", fix="e.g. families=90000, dirt=1")
     if families is None and rounds is not None:
         for kab in kabs:  # before any file is written
-            if not 1 <= int(rounds) <= min(4, len(kab["rounds"])):
-                raise SynthError(f"rounds={rounds}: kabupaten {kab['kode_kabupaten']} has {len(kab['rounds'])} "
-                                 "round(s) in the villages file.",
-                                 fix="ask for fewer rounds or add rounds to the villages file")
+            _check_rounds(kab, int(rounds))
     from .io import ensure_writable_dir
 
     out_dir = ensure_writable_dir(Path(out_dir), "The synthetic-exports folder (--out)")
     parts = []
     if families is not None:
-        parts.append(_synth_kabupaten(out_dir, {**shared, **kabs[0]}, np.random.SeedSequence(seed), dirt,
-                                      rounds or 1, families=int(families)))
+        cfg = {**shared, **kabs[0]}
+        _check_rounds(cfg, int(rounds or 1))
+        for code, vil, seq in _scale_plan(cfg, int(families), rounds or 1, seed):  # one kabupaten at a time
+            parts.append(_synth_kabupaten(out_dir, cfg, seq, dirt, rounds or 1,
+                                          (vil, f"skala{int(families)}_{code.replace('.', '')}")))
     else:
         for i, kab in enumerate(kabs):
             parts.append(_synth_kabupaten(out_dir, {**shared, **kab}, np.random.SeedSequence([seed, i]), dirt,
@@ -389,16 +393,21 @@ def synthesize(out_dir, *, seed: int = 20240710, families: int | None = None, di
                        times)
 
 
-def _synth_kabupaten(out_dir: Path, cfg: dict, seq, dirt: float, rounds: int, families: int | None = None) -> dict:
-    """The rounds of one kabupaten: households, calibrated answers, export files."""
-    clock = {"start": time.perf_counter()}
+def _check_rounds(cfg: dict, rounds: int) -> None:
     if not 1 <= rounds <= min(4, len(cfg["rounds"])):
         raise SynthError(f"rounds={rounds}: kabupaten {cfg['kode_kabupaten']} has {len(cfg['rounds'])} round(s) "
                          "in the villages file.", fix="ask for fewer rounds or add rounds to the villages file")
-    streams = [np.random.default_rng(s) for s in seq.spawn(2 + 4 * rounds)]  # independent
-    scale = families is not None
-    vil = _scale_villages(cfg, families, rounds, streams[0]) if scale else _sample_villages(cfg, rounds)
-    label = f"skala{families}" if scale else cfg["label"]
+
+
+def _synth_kabupaten(out_dir: Path, cfg: dict, seq, dirt: float, rounds: int,
+                     scale: tuple[pd.DataFrame, str] | None = None) -> dict:
+    """The rounds of one kabupaten: households, calibrated answers, export files. Its random numbers
+    come from ``seq`` (a ``SeedSequence``) only. ``scale``: (villages, label) of a scale-set partition
+    (:func:`pk2d.synth_places._scale_plan`) instead of the villages of ``cfg``."""
+    clock = {"start": time.perf_counter()}
+    _check_rounds(cfg, rounds)
+    streams = [np.random.default_rng(s) for s in seq.spawn(2 + 4 * rounds)]  # independent; [0] unused
+    vil, label = scale if scale is not None else (_sample_villages(cfg, rounds), cfg["label"])
     model, names = _Model(cfg["model"]), _name_list(cfg)
     n_rt = vil["n_rt"].to_numpy()
     u_rt = streams[1].normal(0, np.repeat(vil["rt_spread"].to_numpy(float), n_rt))
@@ -428,7 +437,8 @@ def _synth_kabupaten(out_dir: Path, cfg: dict, seq, dirt: float, rounds: int, fa
         R = _draws(len(fam), len(per), draws)
         exact = (vil["published"] == int(spec["tahun"])).to_numpy()
         mu, achieved, famc, memc, steps = _calibrate_exact(fam, per, R, model, targets, putaran,
-                                                            0.02 if scale else CALIBRATION_TOL, exact, draws)
+                                                            0.02 if scale is not None else CALIBRATION_TOL,
+                                                            exact, draws)
         clock[f"calibration_{putaran}"] = time.perf_counter()
         calib.append(pd.DataFrame({"kode_kabupaten": vil["kode_kabupaten"], "round": putaran, "tahun": spec["tahun"],
                                    "kode_desa": vil["kode_desa"], "nama_desa": vil["nama_desa"],
@@ -444,6 +454,7 @@ def _synth_kabupaten(out_dir: Path, cfg: dict, seq, dirt: float, rounds: int, fa
             path = _write(data, out_dir / f"SINTETIS_{label}_{spec['tahun']}_putaran{putaran}_{table}.csv", style)
             files.append(path)
             counts[path.name] = data.num_rows
+        del kel, ang, famc, R  # the next round needs fam, per and memc only
         clock[f"write_{putaran}"] = time.perf_counter()
     times, last = {}, clock["start"]
     for key, t in list(clock.items())[1:]:

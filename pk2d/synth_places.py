@@ -42,6 +42,10 @@ def _sample_villages(cfg: dict, rounds: int) -> pd.DataFrame:
 
 
 def _scale_villages(cfg: dict, n_families: int, rounds: int, rng) -> pd.DataFrame:
+    """The villages of a scale set: about ``kk_per_village`` families each (``n_kk`` sums to
+    ``n_families``), ``villages_per_kabupaten`` per kabupaten of the region list (the villages
+    file's first), all of them when there are too few; ``villages_per_kecamatan`` per kecamatan,
+    more in a kabupaten that would otherwise need a kecamatan number above 99."""
     sc = cfg["scale"]
     nv = max(1, round(n_families / sc["kk_per_village"]))
     size = rng.uniform(0.6, 1.4, nv)
@@ -53,7 +57,8 @@ def _scale_villages(cfg: dict, n_families: int, rounds: int, rng) -> pd.DataFram
     n_kab = min(len(kabs), -(-nv // sc["villages_per_kabupaten"]))
     kab = np.arange(nv) * n_kab // nv
     j = np.arange(nv) - np.searchsorted(kab, kab)  # village number inside its kabupaten
-    kec, desa = j // sc["villages_per_kecamatan"] + 1, j % sc["villages_per_kecamatan"] + 1
+    per_kec = np.maximum(sc["villages_per_kecamatan"], -(-np.bincount(kab) // 99))[kab]  # kecamatan 01..99
+    kec, desa = j // per_kec + 1, j % per_kec + 1
     w1, w2 = sc["place_words"]
     pick = rng.integers(0, len(w1) * len(w2), nv)
     place = [f"{w1[i % len(w1)]} {w2[i // len(w1)]}" for i in range(len(w1) * len(w2))]
@@ -71,6 +76,23 @@ def _scale_villages(cfg: dict, n_families: int, rounds: int, rng) -> pd.DataFram
     for k in range(rounds):
         vil[f"target_{k + 1}"] = np.minimum(t1 + k * sc["trend"], sc["target_range"][1])
     return vil
+
+
+def _scale_plan(cfg: dict, n_families: int, rounds: int, seed: int) -> list[tuple[str, pd.DataFrame, object]]:
+    """The partitions of a scale set: (kode_kabupaten, its villages, its ``SeedSequence``) per kabupaten,
+    in the order of :func:`_scale_villages`. The villages are drawn first, for the whole set, from the
+    seed's first spawned stream; kabupaten b then draws everything else from child b of the second, so
+    its families depend on the seed, its number and its villages only, never on another kabupaten's.
+
+    >>> cfg = _load(paths.REFERENCE_DIR / "synth_villages.yaml")
+    >>> [(k, len(v), int(v["n_kk"].sum())) for k, v, _ in _scale_plan(cfg | cfg["kabupaten"][0], 100_000, 1, 1)]
+    [('63.02', 111, 49848), ('63.01', 111, 50152)]
+    """
+    alloc, kab_root = np.random.SeedSequence(seed).spawn(2)
+    vil = _scale_villages(cfg, n_families, rounds, np.random.default_rng(alloc))
+    codes = list(dict.fromkeys(vil["kode_kabupaten"]))
+    return [(code, vil[vil["kode_kabupaten"] == code].reset_index(drop=True), s)
+            for code, s in zip(codes, kab_root.spawn(len(codes)))]
 
 
 def _name_list(cfg) -> list[str]:

@@ -136,18 +136,20 @@ def test_sample_design_indicator_first_se_matches_numeric_jacobian():
     assert row["se"] == pytest.approx(np.sqrt(var), rel=1e-5)
 
 
+@pytest.mark.parametrize("order", ["family_first", "indicator_first"])
 @pytest.mark.parametrize("rule", ["reweight", "zero", "full"])
-def test_partial_sums_of_partitions_add_up_to_the_whole(rule):
-    from pk2d.areas import means_from_sums, partial_sums
+def test_census_sums_of_partitions_give_estimate_areas(rule, order):
+    """Totals of partitions cut anywhere (even through an RT) combine into every column and row of
+    estimate_areas for a census: the in-process estimator is the independent reference here."""
+    from pk2d.areas import areas_from_census_sums, census_sums
 
     f, m = _sample_scores(n_per=10)
-    cat = load_catalogue("ikk").with_settings(not_applicable=rule)
-    s = score_families(f, m, cat)
-    whole = estimate_areas(s, cat, levels=("desa",))
-    parts = [partial_sums(p, cat, level="desa") for p in (s.iloc[:37], s.iloc[37:90], s.iloc[90:])]
-    est = means_from_sums(pd.concat(parts)).set_index(["code", "component"])["estimate"]
-    for r in whole.areas.itertuples():
-        assert est[(r.code, "indeks")] == pytest.approx(r.index)
-    for r in whole.components.itertuples():
-        key = (r.code, r.component_id if r.component_type == "indicator" else f"dim_{r.component_id}")
-        assert est[key] == pytest.approx(r.estimate, nan_ok=True)
+    cat = load_catalogue("ikk").with_settings(not_applicable=rule, aggregation_order=order)
+    s = score_families(f, m, cat).drop(columns=["bobot"], errors="ignore")
+    whole = estimate_areas(s, cat)
+    parts = [census_sums(p, cat) for p in (s.iloc[:37], s.iloc[37:90], s.iloc[90:])]
+    got = areas_from_census_sums(pd.concat(parts, ignore_index=True), cat, design="auto")
+    assert len(got.areas) == len(whole.areas) > 0 and len(got.components) == len(whole.components)
+    pd.testing.assert_frame_equal(got.areas, whole.areas, check_exact=False, rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(got.components, whole.components, check_exact=False, rtol=1e-12, atol=1e-12)
+    assert got.settings == whole.settings

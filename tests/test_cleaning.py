@@ -244,8 +244,12 @@ def test_output_tables_have_the_promised_columns_and_types(tmp_path):
     assert str(f.buku_nikah.dtype) == "boolean" and f.bobot.isna().all() and f.psu.isna().all()
     assert str(m.akta_kelahiran.dtype) == "boolean" and m.putaran.tolist() == [1] * 6
     assert not f.duplicated(["putaran", "id_keluarga"]).any()
-    back = pd.read_parquet(tmp_path / "out" / "families.parquet")
-    assert list(back.columns) == list(f.columns) and len(back) == 3
+    folder = tmp_path / "out" / "families"  # a hive dataset any Parquet reader understands
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet")) == [
+        "kode_provinsi=63/kode_kabupaten=63.02/part-0.parquet"]
+    back = pd.read_parquet(folder)
+    assert sorted(back.columns) == sorted(f.columns) and len(back) == 3
+    assert back["kode_kabupaten"].astype(str).tolist() == ["63.02"] * 3
 
 
 # --------------------------------------------------------- pseudonymisation ---
@@ -291,9 +295,9 @@ def test_no_personal_data_in_any_output_file(tmp_path):
         for r in rows(name):
             secrets |= {r[c] for c in cols if len(r[c]) >= 5}  # skips only "" and the broken "123"
     assert len(secrets) > 40
-    outputs = list((tmp_path / "out").iterdir())
-    assert sorted(p.name for p in outputs) == ["cleaning_log.json", "families.parquet", "members.parquet",
-                                               "rejects.csv"]
+    outputs = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert sorted({p.relative_to(tmp_path / "out").parts[0] for p in outputs}) == [
+        "cleaning_log.json", "families", "members", "rejects.csv"]
     for path in outputs:
         data = path.read_bytes()
         leaked = [s for s in secrets if s.encode() in data]
@@ -344,15 +348,18 @@ def test_nothing_is_written_when_a_file_level_error_occurs(tmp_path):
 def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path, monkeypatch):
     run(tmp_path)
     out = tmp_path / "out"
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert sorted(before) == ["cleaning_log.json", "families.parquet", "members.parquet", "rejects.csv"]
+    def files():
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    before = files()
+    assert sorted({k.split("/")[0] for k in before}) == ["cleaning_log.json", "families", "members", "rejects.csv"]
 
     def broken(self, *a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
     with pytest.raises(OSError, match="disk full"):
         run(tmp_path, fam=edited("good_keluarga.csv", 0, dusun="Dusun III"))
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old outputs intact, no temp files
+    assert files() == before and sorted(p.name for p in out.iterdir()) == [  # old outputs intact, no temp files
+        "cleaning_log.json", "families", "members", "rejects.csv"]
 
 
 def test_a_csv_round_and_an_xlsx_round_with_excel_headers(tmp_path):

@@ -333,7 +333,7 @@ def test_provenance_comes_from_the_run_record(sample_run):
     run = open_run(sample_run)
     assert prov["rendered_text"] == "10 Juli 2024 pukul 09.05 WITA"
     assert prov["run_id"] == run.id
-    assert prov["data_files"]["families.parquet"] == run.record("clean").sha256("families.parquet")
+    assert prov["data_files"]["families/"] == run.record("clean").sha256("families")
     assert prov["catalogue"]["sha256"] == run.settings("index")["catalogues"]["ikk"]["sha256"]
     assert (prov["seed"], prov["n_boot"], prov["n_runs"]) == (run.settings("compare")["seed"], 99, 50)
     assert prov["parameters"] == {"village": PONDOK_LABU}  # folders and run ids of the machine are left out

@@ -69,7 +69,7 @@ def test_the_record_knows_every_setting_and_holds_no_wall_clock_time(sample_run)
         (PONDOK_LABU, 2024), ("63.02.11.2005", 2023), ("63.09.03.2001", 2023), ("63.10.06.2007", 2025)]
     assert all(k.startswith(("raw/",)) for k in run.record("clean").inputs)
     assert run.record("index").inputs == {f"clean/{n}": run.record("clean").sha256(n)
-                                          for n in ("families.parquet", "members.parquet")}
+                                          for n in ("families", "members")}
     text = (sample_run / store.RUN_FILE).read_text()
     assert "created" not in text and "T0" not in text and "rendered" not in text
     # today's date (it bounds interview dates) is recorded; the rebuild keys on it only when it is given
@@ -154,7 +154,7 @@ def test_a_stage_rerun_makes_the_next_stage_stale_until_it_runs(tmp_path):
     build_index(work, catalogues=("ikk",))
     with pytest.raises(StaleRunError) as info:
         build_reports(work, tmp_path / "r", villages=[PONDOK_LABU], progress=False)
-    assert "the compare stage read index/scores.parquet of an earlier index run" in str(info.value)
+    assert "the compare stage read index/scores of an earlier index run" in str(info.value)
     assert "`pk2d compare`" in str(info.value)
 
 

@@ -430,8 +430,8 @@ def test_round_two_is_a_year_later(small):
 
 def test_scale_mode(tmp_path):
     res = synthesize(tmp_path, families=5000, rounds=1, seed=3)
-    assert [p.name for p in res.files] == ["SINTETIS_skala5000_2023_putaran1_keluarga.csv",
-                                           "SINTETIS_skala5000_2023_putaran1_anggota.csv"]
+    assert [p.name for p in res.files] == ["SINTETIS_skala5000_6302_2023_putaran1_keluarga.csv",
+                                           "SINTETIS_skala5000_6302_2023_putaran1_anggota.csv"]
     kel = rawio.read_table(res.files[0], "keluarga").data.drop(columns=["_row", "_file"]).astype("str")
     assert rawio.read_table(res.files[1], "anggota").extra_columns == []
     assert kel.drop_duplicates()["no_kk"].nunique() == 5000

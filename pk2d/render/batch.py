@@ -29,10 +29,8 @@ import hashlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -41,7 +39,6 @@ from ..errors import OutputFolderError, Pk2dError, ReportError
 from ..io import ensure_writable_dir, sha256_file, write_json, write_text
 from ..fmt import printable
 from ..execute import ExecutionFailed, run_notebook
-from ..kernel import KernelPool, KernelStartError
 from ..store import PRESENTATION_CODE, folder_lock
 from .docx import notebook_to_docx
 from .publish import notebook_to_html, shell_hash
@@ -309,7 +306,7 @@ def render_units(units: Iterable[ReportUnit], *, out_dir: str | Path = paths.REP
                  formats: Sequence[str] = ("html", "pdf"), jobs: int = 2, force: bool = False,
                  retry_failed: bool = False, kernel_name: str = "python3", progress: bool = True,
                  timeout: int | None = 600, retries: int = 2, pdf_engine: str = "auto",
-                 kernel_mode: str = "auto", on_done=None, preload: tuple | None = None) -> RenderSummary:
+                 kernel_mode: str = "auto", on_done=None, preload: tuple | None = None, engine=None) -> RenderSummary:
     """Render many reports, ``jobs`` at a time; skip unchanged ones; never stop at one failure.
 
     * ``formats``: any of :data:`~pk2d.render.unit.FORMATS` (``html``, ``pdf``, ``docx``, ``xlsx``); the
@@ -324,6 +321,8 @@ def render_units(units: Iterable[ReportUnit], *, out_dir: str | Path = paths.REP
     is writing ``out_dir``. ``on_done(summary)`` runs while the folder is still locked (also when the
     batch was interrupted), e.g. to write the index page. ``preload``: ``("module:function", arg, ...)``
     run once in the kernel zygote before the first kernel is forked (data every report reads).
+    ``engine``: an open Dask engine (:mod:`pk2d.engine`) renders on its workers instead, each with its own
+    kernel and PDF printer (the output folder must be one every worker sees); the manifest is written here.
     """
     t_batch = time.perf_counter()
     out_dir = Path(out_dir)
@@ -345,7 +344,7 @@ def render_units(units: Iterable[ReportUnit], *, out_dir: str | Path = paths.REP
         sweep_temporary(out_dir)
         try:
             summary = _batch(units, out_dir, formats, jobs, force, retry_failed, kernel_name, progress, timeout,
-                             retries, pdf_engine, kernel_mode, t_batch, preload)
+                             retries, pdf_engine, kernel_mode, t_batch, preload, engine)
         except BatchInterrupted as exc:
             if on_done is not None:
                 on_done(exc.summary)
@@ -356,7 +355,7 @@ def render_units(units: Iterable[ReportUnit], *, out_dir: str | Path = paths.REP
 
 
 def _batch(units, out_dir, formats, jobs, force, retry_failed, kernel_name, progress, timeout, retries,
-           pdf_engine, kernel_mode, t_batch, preload=None) -> RenderSummary:
+           pdf_engine, kernel_mode, t_batch, preload=None, engine=None) -> RenderSummary:
     manifest = load_manifest(out_dir)
     entries: dict = manifest["units"]
     results: dict[str, UnitResult] = {}
@@ -417,8 +416,14 @@ def _batch(units, out_dir, formats, jobs, force, retry_failed, kernel_name, prog
     summary_extra = {"pdf_engine": "", "peak_memory_mb": None}
     interrupted = False
     if todo:
-        interrupted = _run_todo(todo, out_dir, jobs, kernel_name, progress, timeout, retries, pdf_engine,
-                                kernel_mode, finished, summary_extra, preload)
+        from .workers import run_todo, run_todo_on
+
+        if engine is not None and getattr(engine, "name", "local") != "local":
+            interrupted = run_todo_on(engine, todo, out_dir, kernel_name, progress, timeout, retries, pdf_engine,
+                                      kernel_mode, finished, summary_extra, preload)
+        else:
+            interrupted = run_todo(todo, out_dir, jobs, kernel_name, progress, timeout, retries, pdf_engine,
+                                   kernel_mode, finished, summary_extra, preload)
     for u in units:  # units never reached (interrupted): not rendered
         results.setdefault(u.id, UnitResult(u, "skipped", note="interrupted"))
     summary = RenderSummary(tuple(results[u.id] for u in units), time.perf_counter() - t_batch, jobs,
@@ -428,80 +433,3 @@ def _batch(units, out_dir, formats, jobs, force, retry_failed, kernel_name, prog
     return summary
 
 
-def _run_todo(todo, out_dir, jobs, kernel_name, progress, timeout, retries, pdf_engine, kernel_mode, finished,
-              extra, preload=None) -> bool:
-    """Render ``todo`` with a kernel pool and a printer; True when interrupted."""
-    from tqdm import tqdm
-
-    from .pdf import printer as make_printer
-
-    memory = _MemorySampler()
-    pools: dict[Path, KernelPool] = {}
-    printer = None
-    stop = threading.Event()
-    interrupted = False
-    bar = tqdm(total=len(todo), desc="laporan", unit="lap", file=sys.stderr, dynamic_ncols=True,
-               disable=None if progress else True, leave=False)
-    try:
-        with _signals_raise():
-            try:
-                if any("pdf" in f for _, _, f in todo):
-                    printer = make_printer(pdf_engine, pages=jobs)
-                    extra["pdf_engine"] = printer.name
-                broken: dict[Path, str] = {}
-                for u, _, _ in todo:
-                    folder = u.template.resolve().parent
-                    if folder not in pools and folder not in broken:
-                        try:
-                            pools[folder] = KernelPool(size=min(jobs, len(todo)), kernel_name=kernel_name,
-                                                       cwd=folder, mode=kernel_mode, preload=preload)
-                        except (KernelStartError, ReportError) as exc:  # every unit of that folder fails, said once
-                            broken[folder] = printable(getattr(exc, "message", str(exc)), 300)
-
-                def work(u, key, fmts):
-                    if stop.is_set():
-                        return None
-                    folder = u.template.resolve().parent
-                    if folder in broken:
-                        return UnitResult(u, "failed", error=f"the kernel did not start: {broken[folder]}")
-                    return _render_one(u, out_dir, formats=fmts, key=key, pool=pools[folder],
-                                       printer=printer, kernel_name=kernel_name, timeout=timeout, retries=retries)
-
-                with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pk2d-render") as ex:
-                    futures = {ex.submit(work, *item): item for item in todo}
-                    try:
-                        for fut in as_completed(futures):
-                            u, key, fmts = futures[fut]
-                            res = fut.result()
-                            if res is None:
-                                continue
-                            if stop.is_set() and res.status == "failed":
-                                continue  # killed by the interruption: renders next time
-                            finished(u, key, res, fmts if res.status == "rendered" else ())
-                            bar.update(1)
-                    except KeyboardInterrupt:
-                        stop.set()
-                        interrupted = True
-                        for f in futures:
-                            f.cancel()
-                        for pool in pools.values():
-                            pool.kill_running()
-                        for fut in futures:  # record the units that still finished whole
-                            if fut.cancelled():
-                                continue
-                            with contextlib.suppress(Exception):
-                                res = fut.result(timeout=30)
-                                if res is not None and res.status == "rendered":
-                                    u, key, fmts = futures[fut]
-                                    finished(u, key, res, fmts)
-            except KeyboardInterrupt:
-                stop.set()
-                interrupted = True
-    finally:
-        bar.close()
-        for pool in pools.values():
-            pool.close()
-        if printer is not None:
-            printer.close()
-        extra["peak_memory_mb"] = memory.stop()
-    return interrupted

@@ -122,7 +122,7 @@ def build_reports(processed_dir=None, out_dir=None, *, villages: Sequence[str] |
                   lang: str = defaults.LANG, formats: Sequence[str] = defaults.FORMATS, jobs: int = defaults.JOBS,
                   force: bool = False, retry_failed: bool = False, all_units: bool = False, district: bool | None = None,
                   province: bool | str | None = None, progress: bool = True, notebooks_dir: str | Path | None = None, pdf_engine: str = "auto",
-                  kernel_mode: str = "auto"):
+                  kernel_mode: str = "auto", engine="local", workers: int | None = None, scheduler: str | None = None):
     """Render village and district reports of the current run and write ``out_dir/index.html``.
 
     The run is opened with every check (a catalogue edited after indexing, changed raw inputs or
@@ -131,8 +131,10 @@ def build_reports(processed_dir=None, out_dir=None, *, villages: Sequence[str] |
     ``kabupaten`` when given), their district reports and (without ``kabupaten``) the province
     reports; ``province="63"`` renders that province's report (alone unless villages are named). Returns the
     :class:`~pk2d.render.results.RenderSummary`; the index page is written also when the batch is
-    interrupted.
+    interrupted. ``engine``/``workers``/``scheduler`` (:mod:`pk2d.engine`): ``"dask"`` renders on the workers
+    of a cluster (``jobs`` is then one report per worker at a time).
     """
+    from ..engine import open_engine
     from ..render.batch import render_units
     from ..render.index_page import write_index
 
@@ -151,10 +153,11 @@ def build_reports(processed_dir=None, out_dir=None, *, villages: Sequence[str] |
         units = report_units(run, villages=villages, kabupaten=kabupaten, round=rnd, catalogue=catalogue, lang=lang,
                              district=(not villages) if district is None else district, province=province,
                              notebooks_dir=notebooks_dir)
-        return render_units(units, out_dir=out, formats=formats, jobs=jobs, force=force, retry_failed=retry_failed,
-                            progress=progress, pdf_engine=pdf_engine, kernel_mode=kernel_mode,
-                            preload=("pk2d.report.sections:preload", str(run.processed_dir), run.id),
-                            on_done=lambda _: _index(run, out, rnd, catalogue, lang, write_index))
+        with open_engine(engine, workers=workers, scheduler=scheduler) as eng:
+            return render_units(units, out_dir=out, formats=formats, jobs=jobs, force=force, retry_failed=retry_failed,
+                                progress=progress, pdf_engine=pdf_engine, kernel_mode=kernel_mode, engine=eng,
+                                preload=("pk2d.report.sections:preload", str(run.processed_dir), run.id),
+                                on_done=lambda _: _index(run, out, rnd, catalogue, lang, write_index))
 
 
 def _index(run, out, rnd, catalogue, lang, write_index) -> None:

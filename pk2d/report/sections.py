@@ -391,8 +391,7 @@ def provenance(u: Unit, parameters: dict | None = None, *, now: dt.datetime | No
     params = {k: v for k, v in (parameters or {}).items()
               if not k.endswith("_dir") and k != "run_id" and not (isinstance(v, str) and ("/" in v or "\\" in v))}
     return {"pk2d_version": __version__, "run_id": run.id, "code": index.code.get("fingerprint", "")[:16],
-            "data_files": {"families.parquet": clean.sha256("families.parquet"),
-                           "scores.parquet": index.sha256("scores.parquet")},
+            "data_files": {"families/": clean.sha256("families"), "scores/": index.sha256("scores")},
             "raw_inputs": len([k for k in clean.inputs if k.startswith("raw/")]),
             "catalogue": {"id": u.catalogue.id, "version": u.catalogue.version, "sha256": u.catalogue.sha256},
             "seed": compare.settings.get("seed"), "n_boot": compare.settings.get("n_boot"),

@@ -1,0 +1,264 @@
+"""The Dask engine (pk2d.engine) gives the runs of the in-process engine, file for file.
+
+Both engines run the same per-kabupaten functions; these tests run the stages both ways on the sample,
+on a synthetic set of several kabupaten and two rounds, and on a sample survey (weights, strata, PSUs),
+and compare every output table (and, since the outputs are named by their hashes, the whole run). One
+test starts a real cluster with Dask's own commands (``dask scheduler``, ``dask worker``) on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pk2d import paths, pipeline
+from pk2d.engine import DaskEngine, EngineError, open_engine
+
+KEY = b"engine-test-key"
+TODAY = "2026-06-30"
+DRAWS = {"n_boot": 19, "n_runs": 8}  # few draws: the same ones either way
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with open_engine("dask", workers=2) as eng:
+        yield eng
+
+
+@pytest.fixture(scope="module")
+def kabupaten_set(tmp_path_factory):
+    """Three kabupaten of two villages each, two rounds (synth scale mode: one pair of files per kabupaten
+    and round), one desa lokus per kabupaten (so that there is a difference-in-differences)."""
+    from pk2d import rawio
+    from pk2d.synth import synthesize
+
+    base = tmp_path_factory.mktemp("kab")
+    cfg = yaml.safe_load((paths.REFERENCE_DIR / "synth_villages.yaml").read_text(encoding="utf-8"))
+    cfg["scale"]["villages_per_kabupaten"] = 2
+    (base / "villages.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    synthesize(base / "raw", families=2700, seed=5, rounds=2, villages_file=base / "villages.yaml")
+    first = [rawio.read_table(p, "keluarga").data for p in sorted((base / "raw").glob("*putaran1_keluarga.csv"))]
+    lokus = pd.concat([f[["kode_kabupaten", "kode_desa", "nama_desa"]].iloc[:1] for f in first]).assign(tahun=2023)
+    lokus.to_csv(base / "raw" / "SINTETIS_desa_lokus.csv", index=False)
+    return base / "raw"
+
+
+def _stages(raw, pdir, engine, compare=True):
+    pipeline.clean(raw, pdir, key=KEY, engine=engine)  # today's date, as the CLI's
+    pipeline.build_index(pdir, engine=engine)
+    if compare:
+        pipeline.build_compare(pdir, engine=engine, **DRAWS)
+    return json.loads((Path(pdir) / "run.json").read_text())
+
+
+def _tables(pdir) -> dict[str, pd.DataFrame]:
+    from pk2d.store import open_run
+
+    run = open_run(pdir, check=False)
+    names = {k.split("/")[0].removesuffix(".parquet") for s in run.stages.values() for k in s.outputs
+             if k.endswith(".parquet")}
+    return {n: run.table(n) for n in sorted(names)}
+
+
+def _same_tables(a, b):
+    ta, tb = _tables(a), _tables(b)
+    assert sorted(ta) == sorted(tb) and {"families", "members", "scores", "areas", "area_components"} <= set(ta)
+    for name, x in ta.items():
+        pd.testing.assert_frame_equal(x, tb[name], check_exact=False, rtol=1e-9, atol=1e-9, obj=name)
+
+
+@pytest.fixture(scope="module")
+def kabupaten_runs(cluster, kabupaten_set, tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    return {name: (base / name, _stages(kabupaten_set, base / name, eng))
+            for name, eng in (("local", "local"), ("dask", cluster))}
+
+
+@pytest.mark.parametrize("data", ["sample", "kabupaten"])
+def test_both_engines_make_the_same_run(data, cluster, kabupaten_runs, tmp_path):
+    if data == "sample":  # its compare stage (a minute) is that of the kabupaten set's, on more data
+        runs = {name: (tmp_path / name, _stages(paths.RAW_DIR, tmp_path / name, eng, compare=False))
+                for name, eng in (("local", "local"), ("dask", cluster))}
+    else:
+        runs = kabupaten_runs
+    (a, local), (b, dask) = runs["local"], runs["dask"]
+    _same_tables(a, b)
+    # every file of every stage is the same, byte for byte (a generation is named by its files' hashes)
+    assert {s: r["generation"] for s, r in local["stages"].items()} == {
+        s: r["generation"] for s, r in dask["stages"].items()}
+    assert local["id"] == dask["id"]
+    kabs = {k.split("/")[2] for k in local["stages"]["clean"]["outputs"] if k.startswith("families/kode")}
+    assert len(kabs) == 3  # one partition per kabupaten
+    if data == "kabupaten":  # the comparisons of every kabupaten and round, and each desa lokus's DiD
+        tables = _tables(a)
+        assert tables["league"]["kabupaten"].nunique() == 3 and tables["league"]["round"].nunique() == 2
+        assert len(tables["did"]) > 0 and len(tables["focus_vs"]) > 0
+
+
+def _stored(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as a Parquet file gives it back (the types the run's tables have)."""
+    import io
+
+    return pd.read_parquet(io.BytesIO(df.to_parquet(index=False)))
+
+
+def test_a_sample_survey_is_estimated_on_its_whole_design(cluster, tmp_path):
+    """Weights, strata and PSUs: the index stage's areas are those of estimate_areas on all the scores."""
+    from pk2d import synth_sample as SS, synth_superpop as SP
+    from pk2d.areas import estimate_areas
+    from pk2d.catalogue import load_catalogue
+    from pk2d.score import score_families
+
+    kec = ["63.02.01"] * 4 + ["63.02.02"] * 4
+    vil = pd.DataFrame({"kode_desa": [f"{k}.{2001 + i}" for i, k in enumerate(kec)],
+                        "nama_desa": [f"Desa {i}" for i in range(8)], "kode_kecamatan": kec,
+                        "nama_kecamatan": [f"Kec {k[-2:]}" for k in kec],
+                        "level": [66.0, 70.0, 74.0, 78.0, 68.0, 72.0, 76.0, 80.0], "n_rt": [5, 6, 7, 8, 5, 6, 7, 8],
+                        "kk_per_rt": 12})
+    sp = SP.SuperPopulation(vil, years=(2023, 2024))
+    pop = SP.draw_population(sp, SP.truth(sp, pool=2000, icc=False), seed=11)
+    SS.write_raw(pop, sp, tmp_path / "raw", sample=SS.draw_sample(pop, sp, seed=3))
+    for name, eng in (("local", "local"), ("dask", cluster)):
+        pipeline.clean(tmp_path / "raw", tmp_path / name, key=KEY, today=TODAY, engine=eng)
+        pipeline.build_index(tmp_path / name, engine=eng, lonely_psu="adjust")
+    from pk2d.store import open_run
+
+    got = pipeline.IndexResult(open_run(tmp_path / "dask", check=False), False)
+    families, members = pipeline.load_processed(tmp_path / "local")
+    assert families["bobot"].notna().all() and not got.areas["census"].any()
+    for cid in ("ikk", "ibangga"):
+        cat = load_catalogue(cid)
+        want = estimate_areas(score_families(families, members, cat), cat, lonely_psu="adjust")
+        key = ["round", "level", "code"]
+        a = got.areas[got.areas["catalogue"] == cid].sort_values(key, ignore_index=True)
+        pd.testing.assert_frame_equal(a, _stored(want.areas).sort_values(key, ignore_index=True),
+                                      check_exact=False, rtol=1e-9, atol=1e-12)
+        key = ["round", "level", "code", "component_type", "component_id"]
+        c = got.components[got.components["catalogue"] == cid].sort_values(key, ignore_index=True)
+        pd.testing.assert_frame_equal(c, _stored(want.components).sort_values(key, ignore_index=True),
+                                      check_exact=False, rtol=1e-9, atol=1e-12)
+    a, b = (json.loads((tmp_path / n / "run.json").read_text()) for n in ("local", "dask"))
+    assert a["id"] == b["id"]
+
+
+def test_an_input_error_in_a_worker_reaches_the_command_as_it_was_raised(cluster, tmp_path):
+    from pk2d.errors import InputFileError
+
+    raw = tmp_path / "raw"
+    shutil.copytree(paths.RAW_DIR, raw)
+    fam = sorted(raw.glob("*putaran1_keluarga.csv"))[0]
+    fam.write_text(fam.read_text(encoding="utf-8").replace("kode_desa", "kode_dsa", 1), encoding="utf-8")
+    messages = []
+    for eng in ("local", cluster):
+        with pytest.raises(InputFileError) as info:
+            pipeline.clean(raw, tmp_path / "p", key=KEY, today=TODAY, engine=eng)
+        messages.append((info.value.path, str(info.value)))
+    assert messages[0] == messages[1] and fam.name in messages[0][0]
+    assert not (tmp_path / "p" / "run.json").exists()
+
+
+def test_contradictory_engine_options_are_refused(tmp_path, capsys):
+    from pk2d.cli import main
+
+    for argv, words in ((["index", "--workers", "2"], "need --engine dask"),
+                        (["index", "--engine", "dask", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+                        (["run", "--engine", "dask", "--scheduler", "127.0.0.1:8786"], "not an address"),
+                        (["compare", "--engine", "dask", "--workers", "0"], "at least one worker")):
+        assert main([*argv, "--processed", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err
+    with pytest.raises(EngineError, match="no scheduler answers at tcp://127.0.0.1:9"):
+        DaskEngine(scheduler="tcp://127.0.0.1:9", timeout=2)
+
+
+def test_a_cluster_started_with_dasks_own_commands(kabupaten_set, kabupaten_runs, tmp_path):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1; `pk2d ... --scheduler` runs on them."""
+    if not (BIN / "dask").exists():
+        pytest.skip("the dask command is not installed next to this python")
+    env = {**os.environ, "PK2D_KEY": KEY.decode(), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(file)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(file.read_text())["address"]
+        procs += [subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
+                                    "--name", f"w{i}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                  for i in range(2)]
+        from dask.distributed import Client
+
+        with Client(address, timeout=30) as c:
+            c.wait_for_workers(2, timeout=60)
+        for stage in (["clean", "--raw", str(kabupaten_set)], ["index"], ["compare", "--n-boot", "19", "--n-runs", "8"]):
+            done = subprocess.run([str(BIN / "pk2d"), *stage, "--processed", str(tmp_path / "cluster"), "--engine",
+                                   "dask", "--scheduler", address], env=env, capture_output=True, text=True,
+                                  timeout=300)
+            assert done.returncode == 0, done.stderr
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    a = kabupaten_runs["local"][1]
+    b = json.loads((tmp_path / "cluster" / "run.json").read_text())
+    assert {s: r["generation"] for s, r in a["stages"].items()} == {s: r["generation"] for s, r in b["stages"].items()}
+
+
+def test_clean_groups_that_share_keys_are_cleaned_together(tmp_path, monkeypatch, caplog):
+    """Cleaning every pair alone first (so that the rounds of one kabupaten meet only at the check) gives
+    the same files as the usual groups: the groups that share a No. KK or a region code are merged."""
+    from pk2d import clean_stage, cleaning
+
+    usual = cleaning.clean(paths.RAW_DIR, tmp_path / "usual", key=KEY, today=TODAY)
+    monkeypatch.setattr(clean_stage, "first_groups", lambda pairs: [[i] for i in range(len(pairs))])
+    with caplog.at_level("INFO", logger="pk2d.clean_stage"):
+        alone = cleaning.clean(paths.RAW_DIR, tmp_path / "alone", key=KEY, today=TODAY)
+    assert "cleaned again together" in caplog.text
+    assert alone.log == usual.log
+    files = {p.relative_to(tmp_path / "usual").as_posix() for p in (tmp_path / "usual").rglob("*") if p.is_file()}
+    assert len(files) > 8
+    for rel in files:
+        assert (tmp_path / "usual" / rel).read_bytes() == (tmp_path / "alone" / rel).read_bytes(), rel
+
+
+def test_merged_groups_follow_every_shared_key():
+    from pk2d.clean_stage import merged
+
+    k = lambda *v: np.array(v, dtype=np.uint64)  # noqa: E731
+    assert merged([[0], [1], [2], [3]], [k(1), k(2), k(3, 1), k(2, 9)]) == [[0, 2], [1, 3]]
+    assert merged([[0], [1], [2]], [k(1), k(1, 2), k(2)]) == [[0, 1, 2]]  # a chain
+    assert merged([[0, 3], [1], [2]], [k(5), k(6), k(7)]) == [[0, 3], [1], [2]]
+
+
+def test_the_workbook_leaves_out_rt_rows_beyond_its_limit(kabupaten_runs, monkeypatch):
+    from pk2d import defaults
+    from pk2d.catalogue import load_catalogue
+    from pk2d.store import open_run
+
+    run = open_run(kabupaten_runs["local"][0], check=False)
+    areas, comps = run.table("areas"), run.table("area_components")
+    cats = [load_catalogue(c) for c in run.catalogue_ids()]
+    whole = pipeline._workbook(areas, comps, cats)
+    col = [c for c in whole["IKK wilayah"].columns if whole["IKK wilayah"][c].astype(str).eq("desa").any()][0]
+    assert whole["IKK wilayah"][col].eq("rt").any()
+    monkeypatch.setattr(defaults, "WORKBOOK_MAX_ROWS", 50)
+    cut = pipeline._workbook(areas, comps, cats)
+    assert not cut["IKK wilayah"][col].eq("rt").any()
+    assert len(cut["IKK wilayah"]) == int(((areas["catalogue"] == "ikk") & (areas["level"] != "rt")).sum())
+    assert cut["Metode"]["Nilai"].str.contains("RT, ").sum() == 2  # one note per catalogue
