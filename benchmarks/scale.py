@@ -59,7 +59,7 @@ def stage(name: str, raw: str, processed: str, engine: str, workers: int) -> dic
 
 def _in_fresh_process(name, raw, processed, engine, workers) -> dict:
     code = ("import json, sys; sys.path.insert(0, %r); from scale import stage; "
-            "print('RESULT' + json.dumps(stage(*sys.argv[1:4], int(sys.argv[4]))))" % str(ROOT / "benchmarks"))
+            "print('RESULT' + json.dumps(stage(*sys.argv[1:5], int(sys.argv[5]))))" % str(ROOT / "benchmarks"))
     out = subprocess.run([sys.executable, "-c", code, name, str(raw), str(processed), engine, str(workers)],
                          capture_output=True, text=True, env={**os.environ, "PK2D_KEY": KEY})
     line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]

@@ -34,7 +34,7 @@ LANG = "id"
 ROUND = None
 #: the analysts' workbook (indeks.xlsx) leaves out the RT rows of a catalogue's areas sheet beyond this many
 #: rows (a province or national run); every RT stays in areas.parquet
-WORKBOOK_MAX_ROWS = 100_000
+WORKBOOK_MAX_ROWS = 20_000
 #: a village report lists at most this many villages of its kecamatan in the position table
 KECAMATAN_MAX = 40
 #: strengths and weaknesses (priorities) shown per village
