@@ -11,8 +11,10 @@ That is checked, not assumed: the groups start as the pairs whose names differ o
 their year and round words (``..._6302_2023_putaran1`` and ``..._6302_2024_putaran2``:
 one kabupaten's rounds); each task returns the hashes of its keys, and any groups that
 share one are merged and cleaned again together, until none do. A kabupaten's
-partition of the outputs therefore comes from exactly one group, written by that task
-(:mod:`pk2d.partitions`); the rejects are sorted and the log's entries put in the
+partition of the outputs therefore comes from exactly one group: each task writes its
+parts into a staging folder of its own, and only the final groups' parts are moved into
+the output (each checked to be there, so a worker that does not see the folder is
+caught), :mod:`pk2d.partitions`; the rejects are sorted and the log's entries put in the
 files' order as for one process. Whatever the engine, the same groups are cleaned the
 same way, so the outputs are the same files.
 
@@ -41,7 +43,7 @@ _ROUND_WORD = re.compile(r"^(?:19|20)\d\d$|^(?:putaran|round|ronde|p|r)\d{1,2}$"
 
 @dataclass(frozen=True)
 class CleanResult:
-    """What :func:`clean` wrote to ``out_dir``: the log, and readers of the tables (read on first use)."""
+    """What :func:`clean` wrote to ``out_dir``: the log, and readers of the tables (each read when asked)."""
 
     out_dir: Path
     log: dict
@@ -113,8 +115,9 @@ def merged(groups: list[list[int]], links: list[np.ndarray]) -> list[list[int]]:
 
 def clean_group(task: dict) -> dict:
     """One group of pairs (a task): :func:`pk2d.cleaning.clean_pairs`, its kabupaten's partitions written
-    under ``task["families"]`` / ``task["members"]``; returns the rest (rejects, log entries, key hashes,
-    design columns, the tables' schemas)."""
+    under ``task["staging"]`` (a folder of the group's own); returns the rest: rejects, log entries, key
+    hashes, design columns, and the part files with their sizes (checked by the command, which may run
+    on another machine)."""
     from .cleaning import clean_pairs
     from .mapping import load_mapping
 
@@ -123,8 +126,12 @@ def clean_group(task: dict) -> dict:
     families, members = res.pop("families"), res.pop("members")
     keys = members[["putaran", "id_keluarga"]].merge(  # a member's partition: their family's kabupaten
         families[["putaran", "id_keluarga", *partitions.PARTITION_BY]], how="left", on=["putaran", "id_keluarga"])
-    res["parts"] = {"families": partitions.write_parts(families, task["families"]),
-                    "members": partitions.write_parts(members, task["members"], keys=keys)}
+    res["parts"] = {}
+    for table, frame, k in (("families", families, None), ("members", members, keys)):
+        folder = Path(task["staging"]) / table
+        written, schema = partitions.write_parts(frame, folder, keys=k)
+        res["parts"][table] = ({r.as_posix(): (folder / r).stat().st_size for r in written}, schema)
+    res["rounds"] = {int(r): int(n) for r, n in families["putaran"].value_counts().items()}
     res["group"] = task["group"]
     return res
 
@@ -132,7 +139,11 @@ def clean_group(task: dict) -> dict:
 def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | None = None, today=None,
           mapping=None, engine=None) -> CleanResult:
     """:func:`pk2d.cleaning.clean`: the groups of pairs as tasks of ``engine`` (default: this process)."""
-    from .cleaning import REJECT_COLUMNS, _check_designs, load_key
+    import hashlib
+    import shutil
+    import tempfile
+
+    from .cleaning import load_key
     from .engine import LocalEngine
 
     today = pd.Timestamp(today or dt.date.today()).normalize()
@@ -151,14 +162,17 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     key = load_key() if key is None else key.encode() if isinstance(key, str) else bytes(key)
     engine = engine or LocalEngine()
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         tmp = {t: stack.enter_context(pio.atomic_dir(out_dir / t)) for t in ("families", "members")}
+        staging = Path(tempfile.mkdtemp(prefix=".groups.", suffix=".tmp", dir=out_dir))
+        stack.callback(shutil.rmtree, staging, True)
         base = {"raw_dir": str(raw_dir), "key": key, "today": today,
-                "mapping": str(mapping.path) if mapping is not None else None,
-                "families": str(tmp["families"]), "members": str(tmp["members"])}
+                "mapping": str(mapping.path) if mapping is not None else None}
 
         def tasks(groups):
-            return [{**base, "pairs": [pairs[i] for i in g], "group": g} for g in groups]
+            return [{**base, "pairs": [pairs[i] for i in g], "group": g,
+                     "staging": str(staging / hashlib.sha256(repr(g).encode()).hexdigest()[:16])} for g in groups]
 
         groups = first_groups(pairs)
         results = engine.map(clean_group, tasks(groups))
@@ -172,18 +186,62 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
             done = {tuple(r["group"]): r for r in results}
             redo = dict(zip(map(tuple, again), engine.map(clean_group, tasks(again))))
             groups, results = joined, [redo.get(tuple(g)) or done[tuple(g)] for g in joined]
+        for task, res in zip(tasks(groups), results):  # only the final groups' parts become the output
+            _adopt(Path(task["staging"]), res["parts"], tmp)
         for table in ("families", "members"):
             partitions.write_schema(tmp[table], [r["parts"][table][1] for r in results], own=table == "families")
-        design = [r["design"] for r in results if r["design"] is not None]
-        if design:  # one design per round, over every group
-            d = pd.concat(design, ignore_index=True)
-            _check_designs(d, d["_file"].to_numpy(), d["_row"].to_numpy())
-        rejects, log_data = _combine(results, pairs, groups, today, mapping, REJECT_COLUMNS)
+        _check_designs_of(results, pairs)
+        rejects, log_data = _combine(results, pairs, groups, today, mapping)
         for name, write in (("rejects.csv", lambda p: rejects.to_csv(p, index=False, encoding="utf-8")),
                             ("cleaning_log.json", lambda p: Path(p).write_text(
                                 json.dumps(log_data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))):
             write(stack.enter_context(pio.atomic_path(out_dir / name)))
     return CleanResult(out_dir, log_data)
+
+
+def _adopt(staging: Path, parts: dict, tmp: dict) -> None:
+    """Move a group's part files from its staging folder into the output tables, checking each is there
+    with the size its task wrote (a worker that does not share the folder wrote them elsewhere)."""
+    import os
+
+    from .engine import check_written
+
+    for table, (files, _schema) in parts.items():
+        check_written(staging / table, files)
+        for rel in files:
+            src, dst = staging / table / rel, tmp[table] / rel
+            if dst.exists():
+                raise RuntimeError(f"pk2d bug: two groups of the clean stage wrote {table}/{rel}")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+
+
+def _check_designs_of(results: list[dict], pairs) -> None:
+    """A sample's design columns describe one design per round, over every group (in the files' order):
+    :func:`pk2d.cleaning._check_designs`; a round whose families have design values in some files and
+    none in others is refused, naming both."""
+    from .cleaning import _check_designs
+    from .errors import InputFileError
+
+    order = {p.keluarga.name: i for i, p in enumerate(pairs)}
+    design = [r["design"] for r in results if r["design"] is not None]
+    if not design:
+        return
+    d = pd.concat(design, ignore_index=True)
+    d = d.iloc[np.lexsort((d["_row"].to_numpy(), d["_file"].map(order).fillna(-1).to_numpy()))]
+    with_design = set(int(r) for r in d["putaran"].unique())
+    for r in results:
+        missing = sorted(set(r["rounds"]) & with_design) if r["design"] is None else []
+        if missing:
+            rnd = missing[0]
+            some = sorted(set(d.loc[d["putaran"] == rnd, "_file"]))
+            none = sorted(e["file"] for e in r["inputs"] if e["table"] == "keluarga" and e.get("putaran") == rnd)
+            raise InputFileError(", ".join(none), f"round {rnd}: these families have no design values (bobot, "
+                                 f"strata, psu...), while those of {', '.join(some)} have them: a round is one "
+                                 "design.", column="bobot",
+                                 fix="give every family of the round its design values (a sample), or none (a "
+                                     "census)")
+    _check_designs(d, d["_file"].to_numpy(), d["_row"].to_numpy())
 
 
 def log_record(inputs: list[dict], rules: dict, accounting: dict, today, mapping: dict | None = None) -> dict:
@@ -207,8 +265,10 @@ def log_record(inputs: list[dict], rules: dict, accounting: dict, today, mapping
             "unknown_columns": {x["file"]: x["unknown_columns"] for x in inputs if x["unknown_columns"]}}
 
 
-def _combine(results, pairs, groups, today, mapping, reject_columns):
+def _combine(results, pairs, groups, today, mapping):
     """The rejects (sorted) and the log of all groups, in the order of the pairs."""
+    from .cleaning import REJECT_COLUMNS as reject_columns
+
     rejects = pd.concat([r["rejects"] for r in results], ignore_index=True).sort_values(
         reject_columns[:5], ignore_index=True)
     entries = {}

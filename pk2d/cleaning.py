@@ -1,32 +1,28 @@
-"""Clean stage: raw exports -> validated, pseudonymised ``families``/``members`` tables.
+"""Clean stage rules: raw exports -> validated, pseudonymised ``families``/``members`` tables.
 
-Steps: read every families/members pair (:mod:`pk2d.rawio`), normalise values (vectorised
-string ops), drop exact duplicates, validate with a pandera schema built from the contract
-plus named row rules, reject conflicting duplicates and orphans, derive age, pseudonymise
-No. KK / NIK with a keyed HMAC, and write the outputs atomically. Every raw row ends up
-kept, rejected (``rejects.csv`` says why) or removed as an exact duplicate; the counts are
-checked to add up. File-level problems raise :class:`~pk2d.errors.InputFileError` before
-anything is written.
+:func:`clean_pairs` applies every rule to a group of families/members pairs in memory: read them
+(:mod:`pk2d.rawio`), normalise values (vectorised string ops), drop exact duplicates, validate with
+a pandera schema built from the contract plus named row rules, reject conflicting duplicates and
+orphans, derive age, pseudonymise No. KK / NIK with a keyed HMAC. Every raw row ends up kept,
+rejected (``rejects.csv`` says why) or removed as an exact duplicate; the counts are checked to add
+up. File-level problems raise :class:`~pk2d.errors.InputFileError`. :func:`clean` runs the groups
+and writes the outputs atomically (:mod:`pk2d.clean_stage`); nothing is written when a file fails.
 """
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import hashlib
-import importlib.metadata
-import json
+import hmac
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import io as pio
-from . import partitions, paths, rawio
+from . import paths, rawio
+from .clean_stage import CleanResult  # noqa: F401 (the result type of clean)
 from .errors import InputFileError
 from .parse import DTYPES, NUMBER_TYPES, PARSERS, check_columns, file_conventions
 from .validate import records, row_rules, validate
@@ -268,21 +264,31 @@ def _signature(df: pd.DataFrame, bad: dict, raw: pd.DataFrame, rows: np.ndarray)
     return sig
 
 
-def link_keys(F: pd.DataFrame, M: pd.DataFrame, f_bad: dict, m_bad: dict, raw: dict) -> np.ndarray:
+def link_keys(F: pd.DataFrame, M: pd.DataFrame, f_bad: dict, m_bad: dict, raw: dict, tags: dict[int, str],
+              key: bytes) -> np.ndarray:
     """Hashes (uint64, unique) of everything by which a rule compares one row with another: the No. KK of
-    families and members (duplicates, conflicts, members without a family, the head count, the age at
-    the interview), the NIK (duplicates, conflicts), the desa and kecamatan codes (the majority spelling
-    of their names) and the kabupaten (its partition of the output); rows without an id by their whole
-    content (exact duplicates). Groups of exports whose keys do not meet are cleaned apart with the
-    same result as together (:mod:`pk2d.clean_stage`). The hashes never leave memory."""
-    parts = [("k", F["no_kk"]), ("k", M["no_kk"]), ("n", M["nik"]), ("d", F["kode_desa"]),
-             ("c", F["kode_kecamatan"]), ("b", F["kode_kabupaten"])]
-    out = [pd.util.hash_array((tag + s.dropna().astype("str").unique()).astype(object)) for tag, s in parts]
+    families and members within a round (duplicates, conflicts, members without a family, the head count,
+    the age at the interview), the NIK within a round (duplicates, conflicts), the desa and kecamatan
+    codes (the majority spelling of their names) and the kabupaten (its partition of the output); rows
+    without an id by their whole content (exact duplicates). ``tags``: each pair's round (``"r2"``), or
+    its file when the round is unknown (then its rows meet no other file's, as in :func:`_keys`).
+    Groups of exports whose keys do not meet are cleaned apart with the same result as together
+    (:mod:`pk2d.clean_stage`). The hashes are keyed (by a key derived from the pseudonymisation key), so
+    they cannot be matched against a list of NIK without it."""
+    hash_key = hmac.new(key, b"pk2d link keys", "sha256").hexdigest()[:16]
+
+    def hashed(values: pd.Series) -> np.ndarray:
+        return pd.util.hash_array(values.dropna().astype("str").unique().astype(object), hash_key=hash_key)
+
+    out = [hashed(tag + frame["_pair"].map(tags).astype("str") + "|" + frame[col])
+           for tag, frame, col in (("k", F, "no_kk"), ("k", M, "no_kk"), ("n", M, "nik"))]
+    out += [hashed(tag + F[col]) for tag, col in (("d", "kode_desa"), ("c", "kode_kecamatan"), ("b", "kode_kabupaten"))]
     for frame, bad, table, col in ((F, f_bad, "keluarga", "no_kk"), (M, m_bad, "anggota", "nik")):
         rows = frame[col].isna().to_numpy()
         if rows.any():
             sig = _signature(frame, {c: m for c, m in bad.items() if c in frame}, raw[table], rows)
-            out.append(pd.util.hash_pandas_object(sig.astype(object).astype("str"), index=False).to_numpy()
+            sig = sig.astype(object).astype("str").assign(_tag=frame.loc[rows, "_pair"].map(tags).astype("str"))
+            out.append(pd.util.hash_pandas_object(sig, index=False, hash_key=hash_key).to_numpy()
                        ^ np.uint64(len(table)))
     return np.unique(np.concatenate(out)).astype(np.uint64)
 
@@ -426,14 +432,6 @@ def clean(raw_dir=paths.RAW_DIR, out_dir=paths.PROCESSED_DIR, *, key: bytes | No
     return clean_groups(raw_dir, out_dir, key=key, today=today, mapping=mapping, engine=engine)
 
 
-def __getattr__(name):  # the result type lives with the orchestration (no import cycle)
-    if name == "CleanResult":
-        from .clean_stage import CleanResult
-
-        return CleanResult
-    raise AttributeError(name)
-
-
 def clean_pairs(pairs, raw_dir, *, key: bytes, today: pd.Timestamp, mapping=None) -> dict:
     """Every rule of the clean stage over the exports ``pairs`` (file pairs of ``raw_dir``), in memory.
 
@@ -452,7 +450,8 @@ def clean_pairs(pairs, raw_dir, *, key: bytes, today: pd.Timestamp, mapping=None
     M, m_bad, m_conv = normalise(raw["anggota"], "anggota", stated)
     rounds = _pair_rounds(F, raws)  # the last file-level check
     (F, f_bad, f_shift), (M, m_bad, m_shift) = _shifted(F, f_bad, "keluarga"), _shifted(M, m_bad, "anggota")
-    links = link_keys(F, M, f_bad, m_bad, raw)
+    tags = {i: f"r{r}" if r > 0 else f"f{raws[i][0].path.name}" for i, r in rounds.items()}
+    links = link_keys(F, M, f_bad, m_bad, raw, tags, key)
     F, f_bad, f_dup = _drop_exact(F.assign(_round=F["_pair"].map(rounds)), f_bad, raw["keluarga"], "no_kk")
     M, m_bad, m_dup = _drop_exact(M.assign(_round=M["_pair"].map(rounds)), m_bad, raw["anggota"], "nik")
 

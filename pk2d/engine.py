@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .errors import Pk2dError
@@ -70,7 +71,7 @@ class DaskEngine:
     name = "dask"
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None, *, memory_limit: str = "auto",
-                 timeout: float = 60.0):
+                 timeout: float = 30.0):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - dask is a dependency
@@ -85,7 +86,12 @@ class DaskEngine:
                                   fix="start one with `dask scheduler` and workers with `dask worker "
                                       f"{scheduler}`, or leave out --scheduler for a local cluster "
                                       "(--workers N).") from None
-            self.client.wait_for_workers(1, timeout=timeout)
+            try:
+                self.client.wait_for_workers(1, timeout=timeout)
+            except (OSError, TimeoutError):
+                self.client.close()
+                raise EngineError(f"the scheduler at {scheduler} has no worker.", address=scheduler,
+                                  fix=f"start workers with `dask worker {scheduler}`.") from None
         else:
             n = max(1, int(workers or os.cpu_count() or 1))
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
@@ -100,13 +106,27 @@ class DaskEngine:
     def map(self, fn: Callable, items: Sequence, *args, **kwargs) -> list:
         """``fn(item, *args, **kwargs)`` for every item on the cluster; results in the order of ``items``.
 
-        A task's :class:`~pk2d.errors.Pk2dError` is raised here as it was raised there (the first in
-        the order of ``items``)."""
+        The error of the first failed task in the order of ``items`` is raised here as it was raised there
+        (a :class:`~pk2d.errors.Pk2dError` with its message and fix), as the in-process engine would have
+        met it first; the other tasks are cancelled. A worker lost on a task (out of memory, killed) is an
+        :class:`EngineError`."""
         items = list(items)
         if not items:
             return []
         futures = [self.client.submit(fn, item, *args, pure=False, **kwargs) for item in items]
-        return self.client.gather(futures)
+        try:
+            for f in futures:  # in order: the first failure of the items' order is the one raised
+                exc = f.exception()
+                if exc is not None:
+                    if type(exc).__name__ == "KilledWorker":
+                        raise EngineError(f"a worker died running {getattr(fn, '__name__', 'a task')} "
+                                          f"({exc}).", address=self.address,
+                                          fix="give each worker more memory (fewer workers per machine, or "
+                                              "--memory-limit of `dask worker`), or smaller partitions.")
+                    raise exc
+            return self.client.gather(futures)
+        finally:
+            self.client.cancel(futures)
 
     def describe(self) -> str:
         where = "local cluster" if self.cluster is not None else "cluster"
@@ -121,6 +141,17 @@ class DaskEngine:
 
 
 Engine = Any  # LocalEngine | DaskEngine
+
+
+def check_written(folder: Path, files: dict[str, int]) -> None:
+    """Every file a task wrote (``files``: path relative to ``folder`` -> size) is there with its size, seen
+    from this machine; a worker that does not share the folder wrote them elsewhere: :class:`EngineError`."""
+    for rel, size in files.items():
+        p = Path(folder) / rel
+        if not p.is_file() or p.stat().st_size != size:
+            raise EngineError(f"a worker wrote {p}, which this machine does not see.",
+                              fix="put the raw and processed folders on a file system every worker mounts under "
+                                  "the same path, or run without --scheduler.")
 
 
 def check_options(engine: str = "local", workers: int | None = None, scheduler: str | None = None) -> None:

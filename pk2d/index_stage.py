@@ -3,7 +3,7 @@
 One task per kabupaten of the clean stage's partitioned ``families``/``members``
 (:mod:`pk2d.partitions`) reads that kabupaten only, scores it for every catalogue
 (:func:`pk2d.score.score_families`), writes its part of the ``scores`` table, and returns its census
-totals per RT (:func:`pk2d.areas.census_sums`): a few kilobytes whatever the kabupaten's size. The
+totals per RT (:func:`pk2d.areas.census_sums`): about a megabyte per kabupaten, whatever its size. The
 areas of a census round (every desa lokus, the national family census) are then combined from those
 totals exactly (:func:`pk2d.areas.areas_from_census_sums`); a sample round (weights, strata, PSUs) is
 estimated on its whole design (:func:`pk2d.areas.estimate_areas`: Taylor linearisation, domains of the
@@ -27,8 +27,8 @@ def score_partition(task: dict) -> dict:
     ``task``: ``families``/``members`` (the datasets' folders), ``part`` (the partition's values),
     ``family_file`` and ``member_file`` (its part files; ``member_file`` None when it has no members),
     ``catalogues`` (catalogue records, :func:`pk2d.catalogue.to_record`) and ``scores`` (the folder
-    of the scores dataset being written). Returns ``{"file", "schema", "rows", "sums": {catalogue id:
-    census totals}}``.
+    of the scores dataset being written). Returns ``{"file", "size", "schema", "rows", "sums": {catalogue id:
+    census totals}}`` (``size``: of the part file, checked by the command).
     """
     from .areas import census_sums
     from .catalogue import from_record
@@ -45,7 +45,8 @@ def score_partition(task: dict) -> dict:
         frames.append(s)
     scores = pd.concat(frames, ignore_index=True)
     rel, schema = partitions.write_part(scores, task["scores"])
-    return {"file": rel.as_posix(), "schema": schema, "rows": len(scores), "sums": sums}
+    size = (Path(task["scores"]) / rel).stat().st_size
+    return {"file": rel.as_posix(), "size": size, "schema": schema, "rows": len(scores), "sums": sums}
 
 
 def tasks(run, catalogues: Sequence, scores_dir: Path) -> list[dict]:

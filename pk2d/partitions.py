@@ -139,7 +139,6 @@ def _layout(folder) -> dict:
 
 def partitions(folder: str | Path) -> list[dict]:
     """Each partition of a dataset: ``{"values": {column: value}, "path": part file}``, in order."""
-    layout = _layout(folder)
     out = []
     for p in files(folder):
         parts = p.relative_to(folder).parts[:-1]

@@ -216,7 +216,7 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
     """
     from . import index_stage
     from .catalogue import load_catalogue, to_record
-    from .engine import open_engine
+    from .engine import check_written, open_engine
     from .partitions import write_schema
 
     pdir = Path(processed_dir)
@@ -229,6 +229,12 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
             scores_dir = w.directory() / "scores"
             with open_engine(engine, workers=workers, scheduler=scheduler) as eng:
                 results = eng.map(index_stage.score_partition, index_stage.tasks(run, cats, scores_dir))
+            if not results:
+                from .errors import MissingInputError
+
+                raise MissingInputError(pdir / "clean", "Scoring families", fix="The clean stage kept no family; "
+                                        "see its rejects (rejects.csv) and correct the exports.")
+            check_written(scores_dir, {r["file"]: r["size"] for r in results})
             write_schema(scores_dir, [r["schema"] for r in results])
             areas, comps, est_settings = [], [], {}
             for cat in cats:

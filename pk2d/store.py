@@ -31,24 +31,23 @@ naming what changed and the command that brings the run up to date.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import hashlib
 import json
 import os
 import secrets
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from . import __version__, paths
-from .errors import FileSystemError, MissingInputError, RunLockedError, StaleRunError
+from .errors import FileSystemError, MissingInputError, StaleRunError
 from .io import freeze as _freeze
 from .io import process_alive as _alive
 from .io import sha256_file
 from .io import thaw as _thaw
+from .locks import GC_LOCK, LOCK_FILE, folder_lock, gc_lock  # noqa: F401 (re-exported)
 from .partitions import SCHEMA_FILE
 
 STAGES = ("clean", "index", "compare")
@@ -57,8 +56,6 @@ UPSTREAM = {"clean": (), "index": ("clean",), "compare": ("clean", "index")}
 RUN_FILE = "run.json"
 RUNS_DIR = "runs"
 PINS_DIR = ".pins"
-LOCK_FILE = ".lock"
-GC_LOCK = ".gc.lock"  #: shared while a reader pins a run, exclusive while garbage is collected
 FORMAT = 1
 #: files of the package whose content decides each stage's results (paths relative to pk2d/);
 #: the report and render code is not here: it decides how a report looks, and the render
@@ -72,7 +69,7 @@ STAGE_CODE = {
 }
 #: shared by every stage (their change makes every stage out of date); the survey design engine is
 #: used by clean (design checks), index (estimates) and compare (models)
-COMMON_CODE = ("pipeline.py", "store.py", "stage.py", "io.py", "partitions.py", "defaults.py", "design.py", "calibration.py", "estimators.py",
+COMMON_CODE = ("pipeline.py", "store.py", "locks.py", "stage.py", "io.py", "partitions.py", "defaults.py", "design.py", "calibration.py", "estimators.py",
                "reliability.py")
 #: code no stage result depends on: how things are shown (keyed by the report renderer, not by the run),
 #: the synthetic generators and library extras (replicate designs)
@@ -426,69 +423,6 @@ def current_record(processed_dir: str | Path) -> dict:
 
 
 # --- locks and pins ------------------------------------------------------------------------------
-@contextlib.contextmanager
-def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
-    """An exclusive lock on ``folder/.lock`` for the whole block; a second process gets
-    :class:`~pk2d.errors.RunLockedError` at once. The operating system releases it when the
-    process ends, however it ends (also on SIGKILL)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - Windows: msvcrt locks a byte range
-            import msvcrt
-
-            try:
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            except OSError:
-                raise RunLockedError(folder, _holder(fd), what) from None
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise RunLockedError(folder, _holder(fd), what) from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: {' '.join(sys.argv[:3])[:200]}".encode())
-        yield
-    finally:
-        if os.name == "nt":  # pragma: no cover - Windows releases a byte-range lock only when asked
-            with contextlib.suppress(OSError):
-                import msvcrt
-
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def gc_lock(folder: str | Path, *, shared: bool) -> Iterator[None]:
-    """Readers pinning a run hold ``.gc.lock`` shared, garbage collection exclusive: a generation is
-    never deleted between a reader reading ``run.json`` and its pin appearing. Blocking, short."""
-    folder = Path(folder)
-    fd = os.open(folder / GC_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: pins and collection are not interleaved there
-            yield
-            return
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _holder(fd: int) -> str:
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        return os.read(fd, 300).decode("utf-8", "replace").strip() or "another process"
-    except OSError:
-        return "another process"
-
-
 @contextlib.contextmanager
 def pinned(run: Run | str | Path) -> Iterator[Run]:
     """Keep a run's generations on disk while the block runs (a report batch reads them), even if a

@@ -221,20 +221,48 @@ def test_a_cluster_started_with_dasks_own_commands(kabupaten_set, kabupaten_runs
 
 
 def test_clean_groups_that_share_keys_are_cleaned_together(tmp_path, monkeypatch, caplog):
-    """Cleaning every pair alone first (so that the rounds of one kabupaten meet only at the check) gives
-    the same files as the usual groups: the groups that share a No. KK or a region code are merged."""
+    """However the pairs are first grouped (each alone, as usual, all in one = one process), the outputs
+    are the same files: groups that share a No. KK, a NIK or a region code are merged and cleaned again,
+    and only the final groups' parts are kept. The raw folder has the sample and a corrected copy of one
+    round under another name, whose every family conflicts with the original (so all are rejected)."""
     from pk2d import clean_stage, cleaning
 
-    usual = cleaning.clean(paths.RAW_DIR, tmp_path / "usual", key=KEY, today=TODAY)
-    monkeypatch.setattr(clean_stage, "first_groups", lambda pairs: [[i] for i in range(len(pairs))])
-    with caplog.at_level("INFO", logger="pk2d.clean_stage"):
-        alone = cleaning.clean(paths.RAW_DIR, tmp_path / "alone", key=KEY, today=TODAY)
-    assert "cleaned again together" in caplog.text
-    assert alone.log == usual.log
-    files = {p.relative_to(tmp_path / "usual").as_posix() for p in (tmp_path / "usual").rglob("*") if p.is_file()}
-    assert len(files) > 8
-    for rel in files:
-        assert (tmp_path / "usual" / rel).read_bytes() == (tmp_path / "alone" / rel).read_bytes(), rel
+    raw = tmp_path / "raw"
+    shutil.copytree(paths.RAW_DIR, raw)
+    for table in ("keluarga", "anggota"):
+        src = raw / f"SINTETIS_tabalong_2023_putaran1_{table}.csv"
+        df = pd.read_csv(src, dtype=str, keep_default_na=False)
+        if table == "keluarga":
+            df["dusun"] = "Dusun Revisi"
+        df.to_csv(raw / f"SINTETIS_tabalong_revisi_2023_putaran1_{table}.csv", index=False)
+    groupings = {"usual": clean_stage.first_groups, "alone": lambda pairs: [[i] for i in range(len(pairs))],
+                 "one": lambda pairs: [list(range(len(pairs)))]}
+    out = {}
+    for name, grouping in groupings.items():
+        monkeypatch.setattr(clean_stage, "first_groups", grouping)
+        with caplog.at_level("INFO", logger="pk2d.clean_stage"):
+            caplog.clear()
+            res = cleaning.clean(raw, tmp_path / name, key=KEY, today=TODAY)
+        out[name] = {p.relative_to(tmp_path / name).as_posix(): p.read_bytes()
+                     for p in (tmp_path / name).rglob("*") if p.is_file()}
+        assert ("cleaned again together" in caplog.text) == (name != "one")
+    assert res.log["rules"]["keluarga"]["kk_ganda_bertentangan"] > 100
+    assert sorted(out["one"]) == sorted(out["usual"]) == sorted(out["alone"]) and len(out["one"]) > 8
+    for rel, data in out["one"].items():
+        assert out["usual"][rel] == data and out["alone"][rel] == data, rel
+
+
+def test_reports_are_rendered_on_the_workers(cluster, kabupaten_runs, tmp_path):
+    from pk2d.report.batch import build_reports
+    from pk2d.store import open_run
+
+    pdir = kabupaten_runs["dask"][0]
+    village = open_run(pdir, check=False).table("areas").query("level == 'desa'")["code"].iloc[0]
+    summary = build_reports(pdir, tmp_path / "r", villages=[village], formats=("html",), progress=False,
+                            engine=cluster)
+    assert summary.ok and [r.status for r in summary.results] == ["rendered"]
+    page = next((tmp_path / "r" / "desa").glob("*.html")).read_text(encoding="utf-8")
+    assert village in page and json.loads((tmp_path / "r" / "_manifest.json").read_text())["units"]
 
 
 def test_merged_groups_follow_every_shared_key():
@@ -262,3 +290,16 @@ def test_the_workbook_leaves_out_rt_rows_beyond_its_limit(kabupaten_runs, monkey
     assert not cut["IKK wilayah"][col].eq("rt").any()
     assert len(cut["IKK wilayah"]) == int(((areas["catalogue"] == "ikk") & (areas["level"] != "rt")).sum())
     assert cut["Metode"]["Nilai"].str.contains("RT, ").sum() == 2  # one note per catalogue
+
+
+def test_parts_a_worker_wrote_elsewhere_stop_the_stage(tmp_path):
+    """A worker that does not share the folder writes its parts on its own disk: seen from the command,
+    they are missing (or of another size), and the stage stops instead of recording empty tables."""
+    from pk2d.engine import check_written
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "part-0.parquet").write_bytes(b"1234")
+    check_written(tmp_path, {"a/part-0.parquet": 4})
+    for files in ({"a/part-0.parquet": 5}, {"b/part-0.parquet": 4}):
+        with pytest.raises(EngineError, match="does not see"):
+            check_written(tmp_path, files)

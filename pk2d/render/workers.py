@@ -4,8 +4,8 @@
 :class:`~pk2d.kernel.KernelPool` and one PDF printer. :func:`run_todo_on` fans the
 same work out over a Dask engine (:mod:`pk2d.engine`): the units are dealt out to
 the workers in turn, each worker renders its share with a kernel and a printer of
-its own (:func:`render_share`), and every result comes back here, where the
-batch records it in the manifest as it arrives. Either way one unit is rendered by
+its own (:func:`render_share`), and each share's results come back here, where the
+batch records them in the manifest as the share ends. Either way one unit is rendered by
 :func:`pk2d.render.batch._render_one`, so the reports are the same.
 """
 from __future__ import annotations
@@ -141,16 +141,24 @@ def render_share(share: list, out_dir: str, kernel_name: str, timeout, retries: 
 
 def run_todo_on(engine, todo, out_dir, kernel_name, progress, timeout, retries, pdf_engine, kernel_mode, finished,
                 extra, preload=None) -> bool:
-    """Render ``todo`` on the workers of ``engine``; True when interrupted (Ctrl-C: the shares still
-    running are cancelled, what finished is recorded)."""
+    """Render ``todo`` on the workers of a Dask ``engine``, one share per worker, recording each share's
+    results once it is back; a share lost with its worker fails its units (the batch goes on). True
+    when interrupted (Ctrl-C: the shares still running are cancelled, what came back is recorded)."""
     n = max(1, min(int(engine.workers or 1), len(todo)))
     shares = [todo[i::n] for i in range(n)]
     extra["pdf_engine"] = pdf_engine if pdf_engine != "auto" else "auto (per worker)"
+    futures = {engine.client.submit(render_share, share, str(out_dir), kernel_name, timeout, retries, pdf_engine,
+                                    kernel_mode, preload, pure=False): share for share in shares}
     try:
-        for share, results in zip(shares, engine.map(render_share, shares, str(out_dir), kernel_name, timeout,
-                                                     retries, pdf_engine, kernel_mode, preload)):
+        for fut, share in futures.items():  # recorded share by share (the shares are of one size)
+            try:
+                results = fut.result()
+            except Exception as exc:  # the worker died, or the share could not start at all
+                results = [UnitResult(u, "failed", error=printable(f"{type(exc).__name__}: {exc}", 300))
+                           for u, _, _ in share]
             for (u, key, fmts), res in zip(share, results):
                 finished(u, key, res, fmts if res.status == "rendered" else ())
     except KeyboardInterrupt:
+        engine.client.cancel(list(futures))
         return True
     return False
