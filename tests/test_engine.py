@@ -303,3 +303,15 @@ def test_parts_a_worker_wrote_elsewhere_stop_the_stage(tmp_path):
     for files in ({"a/part-0.parquet": 5}, {"b/part-0.parquet": 4}):
         with pytest.raises(EngineError, match="does not see"):
             check_written(tmp_path, files)
+
+
+def test_the_stage_notebooks_take_the_engine(caplog):
+    """`pk2d run --engine dask` passes ``engine`` and its cluster's ``scheduler`` to each stage notebook:
+    papermill must read both from the parameters cell (it skips a line it cannot parse, with a warning)."""
+    import papermill as pm
+
+    for nb in pipeline.STAGE_NOTEBOOKS:
+        caplog.clear()
+        declared = pm.inspect_notebook(str(paths.NOTEBOOKS_DIR / nb))
+        assert {"engine", "scheduler"} <= set(declared), nb
+        assert "Unable to parse" not in caplog.text, nb
