@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py                          # 1 M, 3 M, 10 M on a local Dask cluster of 2
     .venv/bin/python benchmarks/scale.py --families 1000000 --engines local,dask
+    .venv/bin/python benchmarks/scale.py --families 1000000 --stages clean,index,compare
 
 For each size the synthetic census (``pk2d synth --families N``: one pair of CSV files per kabupaten,
 made one kabupaten at a time) is generated once into ``benchmarks/_data/scale_<N>/`` (git-ignored).
@@ -9,7 +10,8 @@ Each stage then runs in a fresh process (and, with ``dask``, on a fresh local cl
 single-threaded workers), so every peak is that stage's own:
 
 * ``clean``  vs its floor: reading the same CSV files with ``pyarrow.csv`` (every column as text);
-* ``index``  (both catalogues) vs its floor: reading the clean stage's Parquet datasets with pyarrow.
+* ``index``  (both catalogues) vs its floor: reading the clean stage's Parquet datasets with pyarrow;
+* ``compare`` (with ``--stages ...,compare``; the default draws) vs its floor: reading the scores with pyarrow.
 
 Printed per stage: seconds, the floor's seconds, their ratio, the driver's peak resident memory and
 the largest worker's; then how time grows with N (the 10 M / 1 M ratio, linear = 10). Nothing here is
@@ -47,8 +49,10 @@ def stage(name: str, raw: str, processed: str, engine: str, workers: int) -> dic
         t0 = time.perf_counter()
         if name == "clean":
             pipeline.clean(raw, processed, force=True, engine=eng)
-        else:
+        elif name == "index":
             pipeline.build_index(processed, force=True, engine=eng)
+        else:
+            pipeline.build_compare(processed, force=True, engine=eng)
         seconds = time.perf_counter() - t0
         workers_mb = []
         if eng.name == "dask":
@@ -78,14 +82,14 @@ def _floor_csv(raw: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _floor_parquet(processed: Path) -> float:
+def _floor_parquet(processed: Path, tables=("families", "members")) -> float:
     import pyarrow.parquet as pq
 
     from pk2d.store import open_run
 
     run = open_run(processed, check=False)
     t0 = time.perf_counter()
-    for table in ("families", "members"):
+    for table in tables:
         for p in run.partitions(table):
             pq.read_table(p["path"])
     return time.perf_counter() - t0
@@ -96,8 +100,10 @@ def main(argv=None) -> int:
     ap.add_argument("--families", type=int, action="append", help="repeatable (default 1 M, 3 M, 10 M)")
     ap.add_argument("--engines", default="dask", help="some of local,dask (default dask)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--stages", default="clean,index", help="clean,index (default) or clean,index,compare")
     ap.add_argument("--keep", action="store_true", help="keep the processed folders")
     a = ap.parse_args(argv)
+    with_compare = "compare" in a.stages.split(",")
     sizes = a.families or [1_000_000, 3_000_000, 10_000_000]
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     rows = []
@@ -119,6 +125,10 @@ def main(argv=None) -> int:
             i = _in_fresh_process("index", raw, processed, engine, a.workers)
             rows.append((n, engine, "clean", c, floor_clean))
             rows.append((n, engine, "index", i, floor_index))
+            if with_compare:
+                floor_compare = _floor_parquet(processed, ("scores",))
+                rows.append((n, engine, "compare", _in_fresh_process("compare", raw, processed, engine, a.workers),
+                             floor_compare))
             if not a.keep:
                 shutil.rmtree(processed, ignore_errors=True)
             print(f"{n:,} {engine}: clean {c['seconds']:.1f} s, index {i['seconds']:.1f} s", file=sys.stderr,
@@ -133,14 +143,16 @@ def main(argv=None) -> int:
     totals = {}
     for n, engine, name, r, _ in rows:
         totals.setdefault(engine, {}).setdefault(n, 0.0)
-        totals[engine][n] += r["seconds"]
+        if name != "compare":
+            totals[engine][n] += r["seconds"]
     print()
     for engine, by_n in totals.items():
         line = ", ".join(f"{n:,}: {t:.1f} s" for n, t in by_n.items())
         first = min(by_n)
         growth = ", ".join(f"{n // first}x families -> {t / by_n[first]:.2f}x time" for n, t in by_n.items() if n != first)
         print(f"clean + index, {engine}: {line}" + (f"  ({growth})" if growth else ""))
-    print("\nfloor: clean = pyarrow read of the same CSVs as text; index = pyarrow read of the clean Parquet parts")
+    print("\nfloor: clean = pyarrow read of the same CSVs as text; index = pyarrow read of the clean Parquet parts; "
+          "compare = pyarrow read of the scores")
     return 0
 
 

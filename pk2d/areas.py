@@ -224,9 +224,14 @@ def estimate_areas(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk", *, 
             comps.append(comp)
     areas_df = pd.concat(areas, ignore_index=True)
     comp_df = pd.concat(comps, ignore_index=True)[COMPONENT_COLUMNS]
-    settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels),
-                "design": design, "designs": designs, "confidence_level": level, **dict(cat.settings)}
-    return AreaEstimates(areas_df, comp_df, settings)
+    return AreaEstimates(areas_df, comp_df, estimation_settings(cat, levels, design, designs, level))
+
+
+def estimation_settings(cat: Catalogue, levels, design: str, designs: dict, level: float) -> dict:
+    """What an :class:`AreaEstimates` records of how it was made (``designs``: round -> the design's
+    settings)."""
+    return {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels), "design": design,
+            "designs": designs, "confidence_level": level, **dict(cat.settings)}
 
 
 #: what a partition's census totals keep of each RT (its place in every level above it)
@@ -248,10 +253,11 @@ def census_sums(scores: pd.DataFrame, catalogue: Catalogue | str = "ikk") -> pd.
     """
     cat = load_catalogue(catalogue)
     ind_ids = [i.id for i in cat.indicators]
-    g, uniq = pd.factorize(pd.MultiIndex.from_frame(scores[["putaran", "kode_rt"]]), sort=False)
-    m = len(uniq)
-    first = np.full(m, len(scores), dtype=np.int64)
-    np.minimum.at(first, g, np.arange(len(scores)))
+    rnd = pd.factorize(scores["putaran"])[0].astype(np.int64)
+    rt, rts = pd.factorize(scores["kode_rt"])
+    g = pd.factorize(rnd * max(len(rts), 1) + rt)[0]  # (round, RT) in the order of first appearance
+    m = int(g.max()) + 1 if len(g) else 0
+    first = np.unique(g, return_index=True)[1]
     place = scores[["putaran", "kode_rt", *RT_INFO]].iloc[first].reset_index(drop=True)  # dtypes kept
     out = {}
     count = lambda mask: np.bincount(g, weights=mask.astype(float), minlength=m).astype(np.int64)  # noqa: E731
@@ -328,7 +334,27 @@ def areas_from_census_sums(sums: pd.DataFrame, catalogue: Catalogue | str = "ikk
             a, comp = _assemble(res, info, cat, int(rnd), lvl, True)
             areas.append(a)
             comps.append(comp)
-    settings = {"catalogue": cat.id, "catalogue_sha256": cat.sha256, "levels": list(levels), "design": design,
-                "designs": designs, "confidence_level": level, **dict(cat.settings)}
     return AreaEstimates(pd.concat(areas, ignore_index=True), pd.concat(comps, ignore_index=True)[COMPONENT_COLUMNS],
-                         settings)
+                         estimation_settings(cat, levels, design, designs, level))
+
+
+def roll_up(sums: pd.DataFrame, level: str) -> pd.DataFrame:
+    """The totals of :func:`census_sums` added up to the areas of ``level`` (one row per round and area, in
+    the order of first appearance), with the place columns of that level and those above it: what
+    :func:`areas_from_census_sums` needs for the levels from ``level`` up, in far fewer rows (a kabupaten's
+    task hands the province level its kabupaten's totals only).
+
+    >>> s = pd.DataFrame({"putaran": [1, 1], "kode_rt": ["a.1", "a.2"], "kode_desa": ["a", "a"],
+    ...                   "nama_desa": ["A", "A"], "n_families": [3, 4], "s:indeks": [150.0, 280.0]})
+    >>> roll_up(s, "desa")[["putaran", "kode_desa", "n_families", "s:indeks"]].values.tolist()
+    [[1, 'a', 7, 430.0]]
+    """
+    start = LEVELS.index(level)
+    keep = [c for lvl in LEVELS[start:] for c in LEVEL_COLUMNS[lvl][:2] if c in sums]
+    code = LEVEL_COLUMNS[level][0]
+    numeric = [c for c in sums.columns if c not in ("putaran", "kode_rt", *RT_INFO)
+               and pd.api.types.is_numeric_dtype(sums[c])]
+    grouped = sums.groupby(["putaran", code], sort=False)
+    out = grouped[keep].first().reset_index(level="putaran")
+    out = out[["putaran", *keep]].reset_index(drop=True)
+    return pd.concat([out, grouped[numeric].sum().reset_index(drop=True)], axis=1)

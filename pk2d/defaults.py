@@ -33,7 +33,7 @@ LANG = "id"
 #: the round everywhere (CLI, notebooks, reports) when none is given: the latest in the run
 ROUND = None
 #: the analysts' workbook (indeks.xlsx) leaves out the RT rows of a catalogue's areas sheet beyond this many
-#: rows (a province or national run); every RT stays in areas.parquet
+#: rows (a province or national run); every RT stays in the areas table
 WORKBOOK_MAX_ROWS = 20_000
 #: a village report lists at most this many villages of its kecamatan in the position table
 KECAMATAN_MAX = 40

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -44,6 +45,17 @@ class EngineError(Pk2dError):
         super().__init__(f"Dask engine: {problem}", fix=fix)
 
 
+def task(fn: Callable, item, *args, **kwargs):
+    """``fn(item, *args, **kwargs)`` with one BLAS thread, wherever it runs: a matrix product summed by
+    several threads can differ in its last bits from one summed by one, and the engine must change no
+    number (Dask's workers have one already, from their nanny's ``OPENBLAS_NUM_THREADS=1``; this process
+    may have more)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fn(item, *args, **kwargs)
+
+
 class LocalEngine:
     """The tasks in order, in this process."""
 
@@ -51,8 +63,8 @@ class LocalEngine:
     workers = 1
 
     def map(self, fn: Callable, items: Sequence, *args, **kwargs) -> list:
-        """``[fn(item, *args, **kwargs) for item in items]``."""
-        return [fn(item, *args, **kwargs) for item in items]
+        """``[fn(item, *args, **kwargs) for item in items]`` (each as :func:`task`)."""
+        return [task(fn, item, *args, **kwargs) for item in items]
 
     def describe(self) -> str:
         return "local (in-process)"
@@ -113,7 +125,8 @@ class DaskEngine:
         items = list(items)
         if not items:
             return []
-        futures = [self.client.submit(fn, item, *args, pure=False, **kwargs) for item in items]
+        futures = [self.client.submit(task, fn, item, *args, pure=False, key=f"{getattr(fn, '__name__', 'task')}-"
+                                      f"{uuid.uuid4().hex}", **kwargs) for item in items]
         try:
             for f in futures:  # in order: the first failure of the items' order is the one raised
                 exc = f.exception()

@@ -128,9 +128,13 @@ def member_counts(families: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame
     Members whose (putaran, id_keluarga) is not in ``families`` are ignored
     (the clean stage has already rejected them).
     """
-    fam_key = pd.MultiIndex.from_frame(families[KEYS].astype({"putaran": "int64", "id_keluarga": "string"}))
-    mem_key = pd.MultiIndex.from_frame(members[KEYS].astype({"putaran": "int64", "id_keluarga": "string"}))
-    pos = fam_key.get_indexer(mem_key)
+    nf = len(families)
+    ids = pd.factorize(pd.concat([families["id_keluarga"], members["id_keluarga"]], ignore_index=True)
+                       .astype("string"))[0].astype(np.int64)
+    rounds, seen = pd.factorize(pd.concat([families["putaran"], members["putaran"]], ignore_index=True)
+                                .astype("int64"))
+    key = np.where(ids < 0, -1, ids * max(len(seen), 1) + rounds)  # (id_keluarga, putaran) as one integer
+    pos = pd.Index(key[:nf]).get_indexer(key[nf:])
     keep = pos >= 0
     flags = member_flags(members)
     out = {}

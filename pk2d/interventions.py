@@ -39,11 +39,13 @@ def intervention_lists(village: str, *, round: int | None = None, catalogue=None
     run = open_run(pdir)
     cat = run.catalogue(catalogue)
     code = str(village).strip()
+    kab = [("kode_kabupaten", "==", code[:5])]  # a village's code starts with its kabupaten's: one partition
     areas = run.table("areas", columns=["catalogue", "round", "level", "code", "name", "parent_code"],
-                      filters=[("catalogue", "==", cat.id)])
+                      filters=[("catalogue", "==", cat.id), *kab])
     mine = areas[(areas["level"] == "desa") & (areas["code"] == code)]
     if mine.empty:
-        known = ", ".join(sorted(areas.loc[areas["level"] == "desa", "code"].unique())[:3]) or "-"
+        desa = run.table("areas", columns=["code"], filters=[("catalogue", "==", cat.id), ("level", "==", "desa")])
+        known = ", ".join(sorted(desa["code"].unique())[:3]) or "-"
         raise AreaNotFoundError("desa", code, f"not surveyed in this run ({cat.id})",
                                 fix=f"Use a 10-digit village code, e.g. {known}.")
     rnd = int(mine["round"].max()) if round is None else run.round_or_latest(round)
@@ -51,7 +53,7 @@ def intervention_lists(village: str, *, round: int | None = None, catalogue=None
         raise AreaNotFoundError("desa", code, f"not surveyed in round {rnd}",
                                 fix=f"Use one of its rounds: {', '.join(str(int(r)) for r in sorted(mine['round']))}.")
     fam = run.table("intervention_families", filters=[("catalogue", "==", cat.id), ("round", "==", rnd),
-                                                       ("kode_desa", "==", code)])
+                                                       ("kode_desa", "==", code), *kab])
     rts = areas[(areas["level"] == "rt") & (areas["round"] == rnd)].set_index("code")["name"]
     lang = lang_of(lang)
     inds = {i.id: i for i in cat.indicators}

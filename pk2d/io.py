@@ -103,16 +103,47 @@ def write_json(target, obj: Any) -> Path:
 
 
 def write_excel(sheets: dict[str, pd.DataFrame], target) -> Path:
-    """One workbook, one sheet per entry (names cut to Excel's 31 characters); the same sheets give the
-    same bytes (:func:`workbook_bytes`: no clock in the file)."""
-    import io as _io
+    """One workbook, one sheet per entry (names cut to Excel's 31 characters), a bold header row and one row
+    per frame row (a missing value is an empty cell); the same sheets give the same bytes
+    (:func:`workbook_bytes`: no clock in the file). Written row by row (openpyxl's write-only mode), so a
+    sheet of a province's villages costs a second, not a minute.
 
-    import pandas as pd
+    >>> import pandas as pd, tempfile, pathlib, openpyxl
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.xlsx"
+    >>> _ = write_excel({"a": pd.DataFrame({"x": [1, None], "y": ["p", "q"]})}, f)
+    >>> [[c.value for c in r] for r in openpyxl.load_workbook(f)["a"].iter_rows()]
+    [['x', 'y'], [1, 'p'], [None, 'q']]
+    """
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
-    xl = pd.ExcelWriter(_io.BytesIO(), engine="openpyxl")  # only its workbook is used: never saved itself
+    wb = openpyxl.Workbook(write_only=True)
+    bold = Font(bold=True)
     for name, df in sheets.items():
-        df.to_excel(xl, sheet_name=name[:31], index=False)
-    return write_bytes(target, workbook_bytes(xl.book))
+        ws = wb.create_sheet(name[:31])
+        header = []
+        for h in df.columns:
+            cell = WriteOnlyCell(ws, value=str(h))
+            cell.font = bold
+            header.append(cell)
+        ws.append(header)
+        for row in zip(*(_cells(df.iloc[:, j]) for j in range(df.shape[1]))):
+            ws.append(row)
+    return write_bytes(target, workbook_bytes(wb))
+
+
+def _cells(col: pd.Series) -> list:
+    """A column as cell values: Python numbers, strings, booleans and datetimes; None where missing; an
+    integral float as itself (1.0), as pandas' writer does."""
+    import numpy as np
+
+    values = col.to_numpy(dtype=object, na_value=None) if col.dtype != object else col.to_numpy()
+    missing = col.isna().to_numpy()
+    out = values.tolist()
+    for i in np.flatnonzero(missing):
+        out[i] = None
+    return [v.item() if isinstance(v, np.generic) else v for v in out]
 
 
 def ensure_writable_dir(path: str | Path, what: str = "The output folder") -> Path:

@@ -207,8 +207,10 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
                 scheduler: str | None = None) -> IndexResult:
     """Score families and estimate areas for each catalogue; record them in the run.
 
-    Writes ``scores/`` (one row per catalogue, family and round; partitioned by kabupaten),
-    ``areas.parquet``, ``area_components.parquet`` and the analysts' workbook ``indeks.xlsx``; records
+    Writes ``scores/`` (one row per catalogue, family and round), ``areas/`` and ``area_components/``
+    (every area of every level: RT to province), each partitioned by province and kabupaten (a
+    province's own rows in its partition without a kabupaten), and the analysts' workbook
+    ``indeks.xlsx``; records
     each catalogue's whole content and hash, the design (``design``: auto/census/sample; a sample's
     strata with a single PSU follow ``lonely_psu``, R's rules) and the rounds. Each kabupaten is one
     task of ``engine`` (:mod:`pk2d.engine`: ``"local"``, or ``"dask"`` with ``workers`` or ``scheduler``,
@@ -217,7 +219,6 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
     from . import index_stage
     from .catalogue import load_catalogue, to_record
     from .engine import check_written, open_engine
-    from .partitions import write_schema
 
     pdir = Path(processed_dir)
     run = _upstream(pdir, ("clean",))
@@ -226,59 +227,79 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
     inputs = _inputs(run, "clean", ("families", "members"))
     with stage_writer(pdir, "index", inputs=inputs, settings=settings, force=force) as w:
         if not w.up_to_date:
-            scores_dir = w.directory() / "scores"
+            out = w.directory()
             with open_engine(engine, workers=workers, scheduler=scheduler) as eng:
-                results = eng.map(index_stage.score_partition, index_stage.tasks(run, cats, scores_dir))
+                work = index_stage.tasks(run, cats, out, design=design)
+                results = eng.map(index_stage.score_partition, work)
             if not results:
                 from .errors import MissingInputError
 
                 raise MissingInputError(pdir / "clean", "Scoring families", fix="The clean stage kept no family; "
                                         "see its rejects (rejects.csv) and correct the exports.")
-            check_written(scores_dir, {r["file"]: r["size"] for r in results})
-            write_schema(scores_dir, [r["schema"] for r in results])
-            areas, comps, est_settings = [], [], {}
-            for cat in cats:
-                est = index_stage.estimate(results, cat, scores_dir, design=design, lonely_psu=lonely_psu)
-                areas.append(est.areas)
-                comps.append(est.components)
-                est_settings[cat.id] = {k: v for k, v in est.settings.items() if k not in ("catalogue", "catalogue_sha256")}
-            areas_df = pd.concat(areas, ignore_index=True)
-            comps_df = pd.concat(comps, ignore_index=True)
-            w.write_parquet("areas.parquet", areas_df)
-            w.write_parquet("area_components.parquet", comps_df)
-            w.record_setting("rounds", sorted(int(r) for r in areas_df["round"].unique()))
-            w.record_setting("estimation", est_settings)
+            for table in index_stage.TABLES:
+                check_written(out / table, {r["parts"][table]["file"]: r["parts"][table]["size"]
+                                            for r in results if table in r["parts"]})
+            done = index_stage.finish(results, cats, out, design=design, lonely_psu=lonely_psu,
+                                      sample=work[0]["sample_rounds"])
+            w.record_setting("rounds", done["rounds"])
+            w.record_setting("estimation", done["settings"])
             from .io import write_excel
 
-            write_excel(_workbook(areas_df, comps_df, cats), w.path("indeks.xlsx"))
+            areas, comps, sizes = _workbook_tables(out, cats)
+            write_excel(_workbook(areas, comps, cats, sizes), w.path("indeks.xlsx"))
     return IndexResult(w.run, w.up_to_date)
 
 
-def _workbook(areas: pd.DataFrame, components: pd.DataFrame, cats) -> dict[str, pd.DataFrame]:
-    """Sheets for analysts: areas (long) and, per area, every dimension and indicator (wide).
+def _workbook_tables(out: Path, cats) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """What :func:`_workbook` shows of the index stage written in ``out``: the areas (without the RT rows
+    of a catalogue with more than :data:`pk2d.defaults.WORKBOOK_MAX_ROWS` area rows), the components above
+    the RT level, and each catalogue's (area rows, RT rows): read without ever holding the RT rows of a
+    province or the nation."""
+    from .partitions import count, read
+
+    sizes = {c.id: (count(out / "areas", [("catalogue", "==", c.id)]),
+                    count(out / "areas", [("catalogue", "==", c.id), ("level", "==", "rt")])) for c in cats}
+    small = [c for c, (n, _) in sizes.items() if n <= defaults.WORKBOOK_MAX_ROWS]
+    areas = read(out / "areas", filters=[[("level", "!=", "rt")]] + ([[("catalogue", "in", small)]] if small else []))
+    comps = read(out / "area_components", filters=[("level", "!=", "rt")])
+    return areas, comps, sizes
+
+
+def _workbook(areas: pd.DataFrame, components: pd.DataFrame, cats, sizes: dict | None = None
+              ) -> dict[str, pd.DataFrame]:
+    """Sheets for analysts: areas (long) and, per area, every dimension and indicator (wide), each sorted by
+    round, level (RT up to province) and code.
 
     The wide sheet holds estimates only (points / % of applicable families) for desa and higher
     levels; standard errors, intervals and n per component, and RT-level components, are in
-    ``area_components.parquet``.
+    ``area_components``. A catalogue with more than :data:`pk2d.defaults.WORKBOOK_MAX_ROWS` area rows
+    leaves its RT rows out (a note says so); ``sizes``: each catalogue's (area rows, RT rows) when
+    ``areas`` was read without them (:func:`_workbook_tables`).
     """
+    from .areas import LEVELS
     from .text import t
+
+    def ordered(df):
+        rank = df["level"].map({lvl: i for i, lvl in enumerate(LEVELS)})
+        return df.assign(_l=rank).sort_values(["round", "_l", "code"], kind="stable").drop(columns="_l")
 
     heads = {c: t(f"workbook.{c}") for c in AREA_SHEET_COLUMNS}
     sheets, notes = {}, []
     for cat in cats:
         a = areas[areas["catalogue"] == cat.id]
-        if len(a) > defaults.WORKBOOK_MAX_ROWS:  # a province or the nation: RTs in the parquet files only
+        n, n_rt = (sizes or {}).get(cat.id, (len(a), int((a["level"] == "rt").sum())))
+        if n > defaults.WORKBOOK_MAX_ROWS:  # a province or the nation: RTs in the parquet files only
             notes.append({"Indeks": cat.id, "Pengaturan": "RT", "Nilai": t(
-                "workbook.rt_left_out", n=int((a["level"] == "rt").sum()), limit=defaults.WORKBOOK_MAX_ROWS)})
+                "workbook.rt_left_out", n=int(n_rt), limit=defaults.WORKBOOK_MAX_ROWS)})
             a = a[a["level"] != "rt"]
-        c = components[(components["catalogue"] == cat.id) & (components["level"] != "rt")]
+        c = ordered(components[(components["catalogue"] == cat.id) & (components["level"] != "rt")])
         wide = c.pivot_table(index=["round", "level", "code"], columns="component_id", values="estimate",
                              sort=False).reset_index()
         order = list(dict.fromkeys(c["component_id"]))
         labels = dict(zip(c["component_id"], c["name"]))
         wide = wide[["round", "level", "code", *order]].rename(
             columns={k: f"{k} {labels[k]}" if k != labels[k] else k for k in order})
-        sheets[f"{cat.id.upper()} wilayah"] = a.rename(columns=heads)
+        sheets[f"{cat.id.upper()} wilayah"] = ordered(a).rename(columns=heads)
         sheets[f"{cat.id.upper()} komponen"] = wide.rename(columns=heads)
     notes = [{"Indeks": cat.id, "Pengaturan": key, "Nilai": str(v)} for cat in cats for key, v in cat.settings.items()
              ] + notes
@@ -297,12 +318,15 @@ def load_scores(catalogue: str = defaults.REPORT_CATALOGUE, processed_dir: str |
                 *, run: Run | None = None, columns: Sequence[str] | None = None, filters=None) -> pd.DataFrame:
     """Family scores of one catalogue, with only that catalogue's columns (``filters`` as in
     :meth:`pk2d.store.Run.table`, e.g. ``[("kode_kabupaten", "==", "63.02")]``: one partition is read)."""
+    from .partitions import column_names
+
     run = run or open_run(processed_dir, check=False, require=("index",))
     cat = run.catalogue(catalogue)
-    s = run.table("scores", columns=columns, filters=[("catalogue", "==", cat.id), *(filters or [])])
-    # the other catalogues' columns of the table are empty for this one's rows
+    # the other catalogues' columns of the table are empty for this one's rows: not read
     foreign = set().union(*(_own_columns(run.catalogue(c)) for c in run.catalogue_ids())) - _own_columns(cat)
-    return s.drop(columns=[c for c in s.columns if c in foreign]).reset_index(drop=True)
+    columns = [c for c in (columns or column_names(run.path("scores"))) if c not in foreign]
+    s = run.table("scores", columns=columns, filters=[("catalogue", "==", cat.id), *(filters or [])])
+    return s.reset_index(drop=True)
 
 
 def _own_columns(cat) -> set[str]:
@@ -361,7 +385,7 @@ def build_compare(processed_dir: str | Path = paths.PROCESSED_DIR, *, catalogues
                 "lokus": lokus.to_dict(orient="records"),
                 "lokus_files": {p.name: sha256_file(p) for p in lokus_files(raw)}}
     inputs = {**_inputs(run, "clean", ("families", "cleaning_log.json", "rejects.csv")),
-              **_inputs(run, "index", ("scores", "areas.parquet", "area_components.parquet"))}
+              **_inputs(run, "index", ("scores", "areas", "area_components"))}
     with stage_writer(pdir, "compare", inputs=inputs, settings=settings,
                       keyed=[k for k in settings if k not in ("raw_dir", "lokus_files")],
                       refresh=("raw_dir", "lokus_files"), force=force) as w:

@@ -119,10 +119,13 @@ def aggregate(x: np.ndarray, catalogue: Catalogue) -> tuple[np.ndarray, np.ndarr
     """
     dims = catalogue.dimensions
     w = np.array([ind.weight for ind in catalogue.indicators])
-    member = np.array([[ind.dimension == d.id for d in dims] for ind in catalogue.indicators], dtype=float)
     present = ~np.isnan(x)
-    num = np.where(present, x, 0.0) @ (member * w[:, None])
-    den = present.astype(float) @ (member * w[:, None])
+    xv, pf = np.where(present, x, 0.0), present.astype(float)
+    num, den = np.empty((len(x), len(dims))), np.empty((len(x), len(dims)))
+    for j, d in enumerate(dims):  # numpy sums, not a BLAS product: the same bits in every process
+        cols = np.array([ind.dimension == d.id for ind in catalogue.indicators])
+        num[:, j] = (xv[:, cols] * w[cols]).sum(axis=1)
+        den[:, j] = (pf[:, cols] * w[cols]).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         dim = 100 * num / den
     dim[den == 0] = np.nan
@@ -154,8 +157,12 @@ def label_codes(codes, categories: tuple[Category, ...], lang: str = "id") -> pd
     return pd.Series(codes).map(labels).astype("string")
 
 
-def score_families(families: pd.DataFrame, members: pd.DataFrame, catalogue: Catalogue | str = "ikk") -> pd.DataFrame:
+def score_families(families: pd.DataFrame, members: pd.DataFrame, catalogue: Catalogue | str = "ikk", *,
+                   features: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per family and round: indicators, dimensions, ``indeks`` and category.
+
+    ``features``: :func:`pk2d.features.family_features` of the same families and members when already
+    computed (they are the same for every catalogue).
 
     Columns: the family identifiers and area codes, one Int8 column per
     indicator (1 met / 0 not met / <NA> not applicable or unanswered), one
@@ -165,7 +172,7 @@ def score_families(families: pd.DataFrame, members: pd.DataFrame, catalogue: Cat
     left unanswered).
     """
     cat = load_catalogue(catalogue)
-    feats = family_features(families, members)
+    feats = family_features(families, members) if features is None else features
     frame = pd.concat([families.drop(columns=[c for c in feats.columns if c in families.columns]), feats], axis=1)
     cat.check_columns(frame.columns)
     values, applies = indicator_table(frame, cat)

@@ -6,11 +6,13 @@ Every stage (clean -> index -> compare) writes its outputs into a new
     data/processed/run.json                  the current run record (no wall-clock times)
     data/processed/runs/<id>.json            every record ever committed (small, immutable)
     data/processed/clean/<gen>/families/, members/, rejects.csv, cleaning_log.json
-    data/processed/index/<gen>/scores/, areas.parquet, area_components.parquet, indeks.xlsx
+    data/processed/index/<gen>/scores/, areas/, area_components/, indeks.xlsx
+    data/processed/compare/<gen>/league/, ..., report_*/, audit.json, compare.xlsx
 
-``families``, ``members`` and ``scores`` are Parquet datasets partitioned by province and kabupaten
-(:mod:`pk2d.partitions`); :meth:`Run.table` reads them whole, :meth:`Run.partitions` lists their parts.
-    data/processed/compare/<gen>/league.parquet, ..., report_*.parquet, compare.xlsx
+Every table is a Parquet dataset partitioned by province and kabupaten (:mod:`pk2d.partitions`;
+a province's own rows in its partition without a kabupaten), written by the tasks of its stage one
+kabupaten each; :meth:`Run.table` reads one whole or by kabupaten (``filters``), :meth:`Run.partitions`
+lists its parts.
 
 A generation is named by the hash of its files, so a stage that reruns on
 unchanged inputs writes the same generation and changes no byte, and a stage
@@ -65,7 +67,7 @@ STAGE_CODE = {
               "mapping_read.py", "contract.yaml", "data/wilayah.csv"),
     "index": ("catalogue.py", "features.py", "score.py", "areas.py", "survey.py", "index_stage.py"),
     "compare": ("compare.py", "compare_design.py", "compare_stage.py", "audit.py", "lokus.py", "report/tables.py",
-                "report/province_tables.py", "report/disclosure.py", "catalogues/agencies.yaml"),
+                "report/digests.py", "report/province_tables.py", "report/disclosure.py", "catalogues/agencies.yaml"),
 }
 #: shared by every stage (their change makes every stage out of date); the survey design engine is
 #: used by clean (design checks), index (estimates) and compare (models)
@@ -79,7 +81,7 @@ PRESENTATION_CODE = ("__init__.py", "cli.py", "engine.py", "paths.py", "errors.p
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
                      "render/publish.py", "render/batch.py", "render/workers.py", "render/results.py", "render/index_page.py", "render/pdf.py",
                      "render/docx.py", "report/workbook.py", "interventions.py")
-#: where each logical table lives: name -> stage (its file is ``<name>.parquet``/``.json``/``.csv``)
+#: where each logical table lives: name -> stage (its folder ``<name>/``, or file ``<name>.parquet``/``.json``/``.csv``)
 STAGE_OF = {
     **dict.fromkeys(("families", "members", "rejects", "cleaning_log"), "clean"),
     **dict.fromkeys(("scores", "areas", "area_components", "indeks"), "index"),
@@ -192,6 +194,12 @@ class Run:
             return self.folder(stage) / name
         raise MissingInputError(self.processed_dir / stage / rec.generation / name, f"Reading {name!r}",
                                 fix=f"The {stage} stage of this run did not write it; rerun `pk2d {stage}`.")
+
+    def tables(self, stage: str) -> list[str]:
+        """The Parquet tables ``stage`` wrote, by name (``"scores"``, ``"league"``, ``"report_facts"``...; a
+        partitioned table once), in the order of its outputs."""
+        names = (k.split("/")[0] for k in self.record(stage).outputs if "/" in k or k.endswith(".parquet"))
+        return list(dict.fromkeys(n.removesuffix(".parquet") for n in names))
 
     def has_table(self, name: str) -> bool:
         stage = _stage_of(name.split(".")[0])

@@ -153,3 +153,31 @@ def test_census_sums_of_partitions_give_estimate_areas(rule, order):
     pd.testing.assert_frame_equal(got.areas, whole.areas, check_exact=False, rtol=1e-12, atol=1e-12)
     pd.testing.assert_frame_equal(got.components, whole.components, check_exact=False, rtol=1e-12, atol=1e-12)
     assert got.settings == whole.settings
+
+
+@pytest.mark.parametrize("order", ["family_first", "indicator_first"])
+@pytest.mark.parametrize("rule", ["reweight", "zero", "full"])
+def test_totals_rolled_up_to_a_level_give_the_levels_above_it(rule, order):
+    """What the index stage's tasks hand the command (their totals added up to the kabupaten) gives the
+    province rows of estimate_areas on all the scores; the same from the desa up."""
+    from pk2d.areas import LEVELS, areas_from_census_sums, census_sums, roll_up
+
+    f, m = _sample_scores(n_per=10)
+    cat = load_catalogue("ikk").with_settings(not_applicable=rule, aggregation_order=order)
+    s = score_families(f, m, cat).drop(columns=["bobot"], errors="ignore")
+    whole = estimate_areas(s, cat)
+    sums = census_sums(s, cat)
+    for level in ("kabupaten", "desa"):
+        up = roll_up(sums, level)
+        assert len(up) == s.groupby(["putaran", LEVELS_CODE[level]]).ngroups
+        levels = LEVELS[LEVELS.index(level):]
+        got = areas_from_census_sums(up, cat, levels=levels, design="auto")
+        got.areas["name"] = got.areas["name"].astype("str")  # RT names make the whole column "string"
+        want_a = whole.areas[whole.areas["level"].isin(levels)].reset_index(drop=True).astype({"name": "str"})
+        want_c = whole.components[whole.components["level"].isin(levels)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got.areas, want_a, check_exact=False, rtol=1e-12, atol=1e-12)
+        pd.testing.assert_frame_equal(got.components, want_c, check_exact=False, rtol=1e-12, atol=1e-12)
+        assert got.settings["designs"] == whole.settings["designs"]
+
+
+LEVELS_CODE = {"kabupaten": "kode_kabupaten", "desa": "kode_desa"}

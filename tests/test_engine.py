@@ -315,3 +315,129 @@ def test_the_stage_notebooks_take_the_engine(caplog):
         declared = pm.inspect_notebook(str(paths.NOTEBOOKS_DIR / nb))
         assert {"engine", "scheduler"} <= set(declared), nb
         assert "Unable to parse" not in caplog.text, nb
+
+
+def _sorted(df: pd.DataFrame, key) -> pd.DataFrame:
+    return df.sort_values(key, ignore_index=True)
+
+
+def test_census_areas_of_every_level_are_those_of_the_whole_scores(kabupaten_runs):
+    """The tasks estimate RT to kabupaten from their own families and the command adds the province up from
+    their kabupaten totals: every row equals estimate_areas on all the families at once (the independent
+    reference here), in both catalogues and rounds."""
+    from pk2d.areas import estimate_areas
+    from pk2d.catalogue import load_catalogue
+    from pk2d.score import score_families
+    from pk2d.store import open_run
+
+    pdir = kabupaten_runs["local"][0]
+    run = open_run(pdir, check=False)
+    families, members = pipeline.load_processed(pdir)
+    areas, comps = run.table("areas"), run.table("area_components")
+    assert set(areas["level"]) == {"rt", "desa", "kecamatan", "kabupaten", "provinsi"}
+    for cid in ("ikk", "ibangga"):
+        cat = load_catalogue(cid)
+        want = estimate_areas(score_families(families, members, cat), cat)
+        key = ["round", "level", "code"]
+        pd.testing.assert_frame_equal(_sorted(areas[areas["catalogue"] == cid], key), _sorted(_stored(want.areas), key),
+                                      check_exact=False, rtol=1e-12, atol=1e-12)
+        key += ["component_type", "component_id"]
+        pd.testing.assert_frame_equal(_sorted(comps[comps["catalogue"] == cid], key),
+                                      _sorted(_stored(want.components), key), check_exact=False, rtol=1e-12, atol=1e-12)
+    # each kabupaten's rows in its own part, the province's in the partition without a kabupaten
+    parts = [p["values"] for p in run.partitions("areas")]
+    assert len(parts) == 4 and parts[-1]["kode_kabupaten"] is None
+
+
+def test_a_census_round_and_a_sample_round_of_one_kabupaten_share_its_part(cluster, kabupaten_set, tmp_path):
+    """Round 1 a census (its areas from the tasks' totals), round 2 a sample with weights, strata and PSUs
+    (estimated on its whole design by the command, its rows joining each kabupaten's part): both engines
+    give the same files, and every row is that of estimate_areas on its round."""
+    from pk2d import partitions
+    from pk2d.areas import estimate_areas
+    from pk2d.catalogue import load_catalogue
+    from pk2d.score import score_families
+    from pk2d.store import open_run
+
+    raw = tmp_path / "raw"
+    shutil.copytree(kabupaten_set, raw)
+    rng = np.random.default_rng(4)
+    from pk2d import rawio
+
+    for f in sorted(raw.glob("*putaran2_keluarga.csv")):  # each written its own way: read as pk2d reads it
+        df = rawio.read_table(f, "keluarga").data.drop(columns=["_file", "_row"]).astype(object).fillna("")
+        df["bobot"] = rng.integers(2, 9, len(df)).astype(str)
+        df["strata"] = df["kode_kecamatan"]
+        df["psu"] = df["kode_desa"] + "-" + df["rt"]
+        df.to_csv(f, index=False)
+    for name, eng in (("local", "local"), ("dask", cluster)):
+        pipeline.clean(raw, tmp_path / name, key=KEY, today=TODAY, engine=eng)
+        pipeline.build_index(tmp_path / name, engine=eng, lonely_psu="adjust")
+    a, b = (json.loads((tmp_path / n / "run.json").read_text()) for n in ("local", "dask"))
+    assert a["id"] == b["id"]
+    run = open_run(tmp_path / "local", check=False)
+    families, members = pipeline.load_processed(tmp_path / "local")
+    areas, comps = run.table("areas"), run.table("area_components")
+    assert set(areas.loc[areas["round"] == 1, "census"]) == {True} and set(areas.loc[areas["round"] == 2, "census"]) == {False}
+    for cid in ("ikk", "ibangga"):
+        cat = load_catalogue(cid)
+        s = score_families(families, members, cat)
+        for rnd in (1, 2):
+            want = estimate_areas(s[s["putaran"] == rnd], cat, lonely_psu="adjust")
+            key = ["level", "code"]
+            got = areas[(areas["catalogue"] == cid) & (areas["round"] == rnd)]
+            pd.testing.assert_frame_equal(_sorted(got, key), _sorted(_stored(want.areas), key),
+                                          check_exact=False, rtol=1e-9, atol=1e-12)
+            key += ["component_type", "component_id"]
+            got = comps[(comps["catalogue"] == cid) & (comps["round"] == rnd)]
+            pd.testing.assert_frame_equal(_sorted(got, key), _sorted(_stored(want.components), key),
+                                          check_exact=False, rtol=1e-9, atol=1e-12)
+    first = partitions.read(run.path("areas"), paths=[run.partitions("areas")[0]["path"]])
+    for cid, rows in first.groupby("catalogue", sort=False):  # one part per kabupaten: catalogue, round, level
+        assert rows["round"].tolist() == sorted(rows["round"]), cid
+    assert set(first["round"]) == {1, 2}
+    designs = run.settings("index")["estimation"]["ikk"]["designs"]
+    assert designs["1"]["census"] and not designs["2"]["census"]
+
+
+def test_every_task_runs_with_one_blas_thread_in_either_engine(cluster):
+    """So that a matrix product sums in the same order wherever it runs (the engine changes no bit)."""
+    for eng in ("local", cluster):
+        with open_engine(eng) as e:
+            assert e.map(_blas_threads, [0, 1]) == [1, 1]
+
+
+def _blas_threads(_):
+    from threadpoolctl import threadpool_info
+
+    return max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=1)
+
+
+def test_a_report_worker_reads_the_rows_of_its_own_kabupaten_only(kabupaten_runs):
+    """Each worker of a batch renders whole kabupaten (render.workers.shares) and preloads only their
+    partitions of the report tables (report.sections.preload), not the run's."""
+    from pk2d.render.workers import partition_of, shares
+    from pk2d.report import sections
+    from pk2d.store import open_run
+
+    run = open_run(kabupaten_runs["local"][0], check=False)
+    units = run.table("report_units")
+    kab = sorted(units.loc[units["kind"] == "kabupaten", "unit"].unique())
+    assert len(kab) == 3
+    sections._PRELOADED.clear()
+    sections.preload(run.processed_dir, run.id, [["63", kab[1]]])
+    for (rid, table), (df, _) in sections._PRELOADED.items():
+        if len(df):
+            codes = df["unit"].astype(str)
+            assert codes.str.startswith(kab[1]).all(), table
+    assert any(len(df) for df, _ in sections._PRELOADED.values())
+    sections._PRELOADED.clear()
+    from types import SimpleNamespace as U
+
+    todo = [(U(kind=k, code=c), None, ()) for k, c in units[["kind", "unit"]].drop_duplicates().itertuples(index=False)]
+    dealt = shares(todo, 2)
+    assert sorted(len(s) for s in dealt) and sum(len(s) for s in dealt) == len(todo)
+    owners = {}
+    for i, share in enumerate(dealt):
+        for u, _, _ in share:
+            assert owners.setdefault(partition_of(u), i) == i  # a kabupaten is never split between workers

@@ -23,7 +23,8 @@ from pk2d import rawio
 from pk2d.rawio import discover
 from pk2d.render import unit_paths
 from pk2d.report.sections import Unit
-from pk2d.report.tables import run_context, salts, unit_digests, with_reliability
+from pk2d.report.digests import run_context, salts, unit_digests
+from pk2d.report.tables import with_reliability
 from pk2d.store import open_run
 from pk2d.text import catalogue as texts
 from tests._pdf import pdf_pages
@@ -129,7 +130,7 @@ def test_no_personal_identifiers_in_the_report(sample_run, rendered):
 def test_report_tables_hold_no_family_level_data(sample_run):
     run = open_run(sample_run)
     pseudonyms = set(load_scores("ikk", run=run)["id_keluarga"])
-    names = [n.removesuffix(".parquet") for n in run.record("compare").outputs if n.startswith("report_")]
+    names = [n for n in run.tables("compare") if n.startswith("report_")]
     assert len(names) >= 15
     for name in names:
         t = run.table(name)
@@ -380,7 +381,7 @@ def test_sample_design_shows_intervals_not_the_census_mark(sample_run):
 
 def test_digests_change_only_for_the_units_whose_rows_changed(sample_run):
     run = open_run(sample_run)
-    names = [n.removesuffix(".parquet") for n in run.record("compare").outputs if n.startswith("report_")]
+    names = [n for n in run.tables("compare") if n.startswith("report_")]
     tables = {n: run.table(n) for n in names}
     units = tables["report_units"]
     before = pd.Series(unit_digests(tables, units), index=units["unit"] + "/" + units["round"].astype(str))

@@ -183,14 +183,13 @@ def test_rerunning_unchanged_stages_changes_no_byte_and_renders_nothing(sample_r
 
 
 def test_new_data_for_one_village_re_renders_that_village_only(sample_run, tmp_path):
-    from pk2d.report.tables import run_context, salts, unit_digests
+    from pk2d.report.digests import run_context, salts, unit_digests
 
     run = store.open_run(sample_run)
     units = run.table("report_units")
     both = units[(units["unit"].isin([PONDOK_LABU, "63.02.11.2005"])) & (units["round"] == 1)]
     assert both["digest"].nunique() == 2
-    tables = {n.removesuffix(".parquet"): run.table(n.removesuffix(".parquet"))
-              for n in run.record("compare").outputs if n.startswith("report_")}
+    tables = {n: run.table(n) for n in run.tables("compare") if n.startswith("report_")}
     cats = [run.catalogue(c) for c in run.catalogue_ids()]
     assert list(unit_digests(tables, units, salts(cats, run_context(run)))) == list(units["digest"])  # the stored digests are the rows' digests
 
@@ -199,14 +198,14 @@ def test_new_data_for_one_village_re_renders_that_village_only(sample_run, tmp_p
 KILL_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    import pandas as pd
-    from pk2d import pipeline
-    original = pd.DataFrame.to_parquet
-    def slow(self, path, *a, **k):
-        original(self, path, *a, **k)
-        print("WROTE", path, flush=True)
+    from pk2d import partitions, pipeline
+    original = partitions._write_table
+    def slow(table, folder, *a, **k):
+        rel = original(table, folder, *a, **k)
+        print("WROTE", folder / rel, flush=True)
         time.sleep(30)  # killed here, after the first output of the stage was written
-    pd.DataFrame.to_parquet = slow
+        return rel
+    partitions._write_table = slow
     pipeline.build_index({work!r}, catalogues=("ikk",), force=True)
 """)
 

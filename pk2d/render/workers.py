@@ -139,16 +139,44 @@ def render_share(share: list, out_dir: str, kernel_name: str, timeout, retries: 
     return results
 
 
+def partition_of(unit) -> tuple:
+    """The partition of the run's tables a unit's report rows are in (:func:`pk2d.partitions.of_area`)."""
+    from ..partitions import of_area
+
+    return of_area(unit.kind, unit.code)
+
+
+def shares(todo: list, n: int) -> list[list]:
+    """``todo`` dealt to ``n`` workers a kabupaten at a time (each kabupaten's units to one worker, the
+    largest first, each to the worker with the fewest units so far), so that each worker reads the report
+    rows of its own kabupaten only. Every share keeps the order of ``todo``.
+
+    >>> from types import SimpleNamespace as U
+    >>> todo = [(U(kind="desa", code=c), None, ()) for c in ("63.02.1.1", "63.02.1.2", "63.09.1.1", "63.10.1.1")]
+    >>> [[u.code for u, _, _ in s] for s in shares(todo, 2)]
+    [['63.02.1.1', '63.02.1.2'], ['63.09.1.1', '63.10.1.1']]
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, (u, _, _) in enumerate(todo):
+        groups.setdefault(partition_of(u), []).append(i)
+    load = [[] for _ in range(max(1, n))]
+    for _, idx in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
+        min(load, key=len).extend(idx)
+    return [[todo[i] for i in sorted(idx)] for idx in load if idx]
+
+
 def run_todo_on(engine, todo, out_dir, kernel_name, progress, timeout, retries, pdf_engine, kernel_mode, finished,
                 extra, preload=None) -> bool:
     """Render ``todo`` on the workers of a Dask ``engine``, one share per worker, recording each share's
     results once it is back; a share lost with its worker fails its units (the batch goes on). True
     when interrupted (Ctrl-C: the shares still running are cancelled, what came back is recorded)."""
     n = max(1, min(int(engine.workers or 1), len(todo)))
-    shares = [todo[i::n] for i in range(n)]
     extra["pdf_engine"] = pdf_engine if pdf_engine != "auto" else "auto (per worker)"
-    futures = {engine.client.submit(render_share, share, str(out_dir), kernel_name, timeout, retries, pdf_engine,
-                                    kernel_mode, preload, pure=False): share for share in shares}
+    futures = {}
+    for share in shares(todo, n):
+        load = (*preload, sorted({partition_of(u) for u, _, _ in share}, key=str)) if preload else None
+        futures[engine.client.submit(render_share, share, str(out_dir), kernel_name, timeout, retries, pdf_engine,
+                                     kernel_mode, load, pure=False)] = share
     try:
         for fut, share in futures.items():  # recorded share by share (the shares are of one size)
             try:

@@ -20,7 +20,8 @@ def build(cat, areas: pd.DataFrame, cmp_c: dict[str, pd.DataFrame], lokus: pd.Da
           year: dict[int, int], log: dict, rejects: pd.DataFrame, cells: pd.DataFrame | None = None
           ) -> dict[str, pd.DataFrame]:
     """The ``report_*`` rows of every province unit of one catalogue (name -> frame); ``year``: round ->
-    survey year; ``log`` and ``rejects``: the clean stage's, for the data-quality annex; ``cells``: the
+    survey year; ``log`` and ``rejects``: the clean stage's log and its rejected rows counted by table, file
+    and rule (:func:`pk2d.report.tables.rejects_by_file`), for the data-quality annex; ``cells``: the
     sensitive indicators' cells of every round (:func:`pk2d.report.disclosure.indicator_cells`)."""
     cells = disclosure.indicator_cells(cat, pd.DataFrame())[0] if cells is None else cells
     a = areas[areas["catalogue"] == cat.id]
@@ -143,7 +144,7 @@ def _quality(log: dict, rejects: pd.DataFrame, league: pd.DataFrame) -> tuple[pd
                          "dupes": sum(int(i.get("exact_duplicates_removed", 0)) for i in st)})
     q = pd.DataFrame(rows, columns=["order", "table", "n_files", "rows", "kept", "rejected", "dupes"])
     rj = rejects[rejects["file"].isin(set(sel))]
-    rj = (rj.groupby(["table", "rule"]).size().rename("n").reset_index() if len(rj)
+    rj = (rj.groupby(["table", "rule"])["n"].sum().reset_index() if len(rj)
           else pd.DataFrame(columns=["table", "rule", "n"]))
     return q, rj
 

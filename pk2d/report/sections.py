@@ -31,16 +31,26 @@ TIMEZONE = "Asia/Makassar"  #: WITA, Kalimantan Selatan's time zone
 _PRELOADED: dict[tuple[str, str], tuple[pd.DataFrame, dict]] = {}
 
 
-def preload(processed_dir, run_id: str) -> int:
+def preload(processed_dir, run_id: str, parts: list | None = None) -> int:
     """Read every report table of the pinned run once, sorted and indexed by unit, so that each report kernel
-    forked afterwards slices its rows from memory instead of reading files. Returns the number of tables."""
+    forked afterwards slices its rows from memory instead of reading files. ``parts``: only the rows of
+    these partitions (``[province, kabupaten or None]`` each: the kabupaten a worker's share of a batch
+    reports on, :func:`pk2d.render.workers.shares`), so a worker of a national batch holds its share's
+    rows, not the nation's. Returns the number of tables."""
+    from .. import partitions
+
     run = open_run(processed_dir, run_id=run_id, check=False)
+    wanted = None if parts is None else {tuple(p) for p in parts}
     n = 0
-    for name in run.record("compare").outputs:
-        table = name.removesuffix(".parquet")
+    for table in run.tables("compare"):
         if not table.startswith("report_") or table == "report_units":
             continue
-        df = run.table(table, use_threads=False)  # no pyarrow thread pool in a process that forks
+        path = run.path(table)
+        if wanted is not None and path.is_dir():  # no pyarrow thread pool in a process that forks
+            files = [p["path"] for p in partitions.partitions(path) if tuple(p["values"].values()) in wanted]
+            df = partitions.read(path, paths=files, use_threads=False)
+        else:
+            df = run.table(table, use_threads=False)
         groups = df.groupby(list(KEY), sort=False).indices
         _PRELOADED[(run.id, table)] = (df, {k: v for k, v in groups.items()})
         n += 1
@@ -79,9 +89,18 @@ class Unit:
                 self._cache[table] = pd.DataFrame()
             else:
                 f = [("catalogue", "==", self.catalogue.id), ("round", "==", int(self.round)),
-                     ("kind", "==", self.kind), ("unit", "==", self.code)]
+                     ("kind", "==", self.kind), ("unit", "==", self.code), *self._partition]
                 self._cache[table] = self.run.table(table, filters=f).drop(columns=list(KEY)).reset_index(drop=True)
         return self._cache[table]
+
+    @property
+    def _partition(self) -> list[tuple]:
+        """The filter that reads only the partition of the report tables this unit's rows are in (its
+        kabupaten's, or its province's: :func:`pk2d.partitions.of_area`)."""
+        from ..partitions import of_area
+
+        prov, kab = of_area(self.kind, self.code)
+        return [("kode_provinsi", "==", prov)] if kab is None else [("kode_kabupaten", "==", kab)]
 
     @property
     def facts(self) -> pd.Series:

@@ -29,10 +29,9 @@ import pandas as pd
 
 from .. import defaults
 from ..reliability import reliability as _reliability
-from ..store import digest as store_digest
 from . import disclosure
+from .digests import KEY, salts, unit_digests
 
-KEY = ("catalogue", "round", "kind", "unit")
 HIST_BINS = np.linspace(0, 100, 51)  #: family index histogram: 50 bins of 2 points
 LEAGUE_BINS = np.linspace(0, 100, 101)  #: village index distribution of a kabupaten: 1-point bins
 #: reliability columns the area tables may carry (pk2d.areas): kept with the estimates they describe
@@ -83,34 +82,39 @@ def _finish(df: pd.DataFrame, sort: Iterable[str] = ()) -> pd.DataFrame:
     return df
 
 
-def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.DataFrame],
-          lokus: pd.DataFrame, context: dict | None = None) -> dict[str, pd.DataFrame]:
-    """All report tables (name -> DataFrame, names start with ``report_``), with ``report_units``
-    listing every unit and the digest of its rows.
+#: the report tables and how the rows of one unit are ordered in each
+SORTS = {"report_units": (), "report_facts": (), "report_dimensions": ("role_order", "code", "dim_order"),
+         "report_indicators": ("order",), "report_family_categories": ("category",), "report_family_hist": ("bin",),
+         "report_rt": ("code",), "report_position": ("rank", "code"), "report_league_bins": ("bin",),
+         "report_league": ("rank", "code"), "report_gaps": ("side", "order"), "report_plan": ("top_priority", "agency"),
+         "report_problem_rt": ("order", "kode_rt"), "report_change": ("order",), "report_did": ("order",),
+         "report_quality": ("order",), "report_rejects": ("table", "n", "rule"), "report_sensitivity": ("rank", "code"),
+         "report_drivers": ("choice", "option"), "report_reliability": ("order",),
+         "report_area_categories": ("category",), "report_prov_league": ("rank",),
+         "report_prov_lokus": ("kabupaten", "lokus_year", "code", "after_round"), "report_prov_moves": ("kabupaten",)}
 
+
+def build(cats, data: dict[str, dict], families: pd.DataFrame, cmp: dict[str, pd.DataFrame], lokus: pd.DataFrame,
+          log: dict, rejects: pd.DataFrame, context: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The report tables of the villages and the kabupaten of one kabupaten (name -> DataFrame, names start
+    with ``report_``), with ``report_units`` listing each unit and the digest of its rows: one task of the
+    compare stage (:func:`pk2d.compare_stage.compare_kabupaten`), so its work and memory follow the
+    kabupaten, never the run.
+
+    ``data``: per catalogue id, the kabupaten's ``scores`` (every round), ``areas`` and ``components``
+    (its areas and its province's own rows); ``families``: its families' ``putaran``, ``kode_desa``,
+    ``kode_kabupaten`` and ``tanggal_wawancara``; ``cmp``: its comparison tables; ``log`` and ``rejects``:
+    the clean stage's log and its rejected rows counted by table, file and rule (:func:`rejects_by_file`).
     ``context`` holds what every report of a catalogue shows besides its rows (the seed and numbers of
     draws); the catalogue's hash (names, labels, cut-offs, version) is added to it, so a change of
     either makes every report of that catalogue current no more."""
-    from . import province_tables
-
-    areas = run.table("areas")
-    comps = run.table("area_components")
-    families = run.table("families", columns=["putaran", "kode_desa", "kode_kabupaten", "tanggal_wawancara"])
-    log = run.json("cleaning_log")
-    rejects = pd.read_csv(run.path("rejects"), usecols=["table", "file", "rule"], dtype=str)
     lokus_set = set(lokus["kode_desa"])
-    parts: dict[str, list[pd.DataFrame]] = {n: [] for n in (
-        "report_units", "report_facts", "report_dimensions", "report_indicators", "report_family_categories",
-        "report_family_hist", "report_rt", "report_position", "report_league_bins", "report_league", "report_gaps",
-        "report_plan", "report_problem_rt", "report_change", "report_did", "report_quality", "report_rejects", "report_sensitivity",
-        "report_drivers", "report_reliability", "report_area_categories")}
+    parts: dict[str, list[pd.DataFrame]] = {n: [] for n in SORTS if not n.startswith("report_prov")}
     for cat in cats:
-        s_all = scores_by_cat[cat.id]
-        a_all = areas[areas["catalogue"] == cat.id]
-        c_all = comps[comps["catalogue"] == cat.id]
+        s_all, a_all, c_all = (data[cat.id][k] for k in ("scores", "areas", "components"))
         cmp_c = {k: (v[v["catalogue"] == cat.id] if "catalogue" in v else v) for k, v in cmp.items()}
         priv = disclosure.indicator_cells(cat, s_all)
-        for rnd in sorted(int(r) for r in a_all["round"].unique()):
+        for rnd in sorted(int(r) for r in s_all["putaran"].unique()):  # the kabupaten's own rounds
             a = a_all[a_all["round"] == rnd]
             c = c_all[c_all["round"] == rnd]
             s = s_all[s_all["putaran"] == rnd]
@@ -118,80 +122,50 @@ def build(run, cats, scores_by_cat: dict[str, pd.DataFrame], cmp: dict[str, pd.D
             for name, df in _round_tables(cat, rnd, a, c, s, r, cmp_c, families[families["putaran"] == rnd],
                                           log, rejects, lokus, lokus_set, priv).items():
                 parts[name].append(df)
-        years = {int(k): int(v) for k, v in s_all.groupby("putaran")["tahun"].agg(lambda x: x.mode().iloc[0]).items()}
-        for name, df in province_tables.build(cat, a_all, cmp_c, lokus, years, log, rejects, priv[0]).items():
+    return finish(parts, cats, context)
+
+
+def build_province(cats, areas: dict[str, pd.DataFrame], cmp: dict[str, dict[str, pd.DataFrame]],
+                   lokus: pd.DataFrame, years: dict[str, dict[int, int]], log: dict, rejects: pd.DataFrame,
+                   cells: dict[str, pd.DataFrame], context: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The report tables of the province units (:mod:`pk2d.report.province_tables`), with their
+    ``report_units`` rows and digests: per catalogue id, its ``areas`` from the desa level up, the ``did``
+    and ``problems`` comparison tables, the survey ``years`` of the rounds and the sensitive indicators'
+    village ``cells`` of every kabupaten (each a few rows per village, never a family)."""
+    from . import province_tables
+
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for cat in cats:
+        for name, df in province_tables.build(cat, areas[cat.id], cmp[cat.id], lokus, years[cat.id], log, rejects,
+                                              cells[cat.id]).items():
             parts.setdefault(name, []).append(df)
+    return finish(parts, cats, context) if parts.get("report_units") else {}
+
+
+def finish(parts: dict[str, list[pd.DataFrame]], cats, context: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Each table's rows made one, in key order (:data:`KEY`, then its :data:`SORTS`), and the digest of
+    every unit of ``report_units`` (:func:`unit_digests`)."""
     out = {}
-    sorts = {"report_dimensions": ("role_order", "code", "dim_order"), "report_indicators": ("order",),
-             "report_family_categories": ("category",), "report_family_hist": ("bin",), "report_rt": ("code",),
-             "report_position": ("rank", "code"), "report_league_bins": ("bin",), "report_league": ("rank", "code"),
-             "report_gaps": ("side", "order"), "report_plan": ("top_priority", "agency"),
-             "report_problem_rt": ("order", "kode_rt"),
-             "report_change": ("order",), "report_did": ("order",), "report_quality": ("order",),
-             "report_rejects": ("table", "n", "rule"), "report_sensitivity": ("rank", "code"),
-             "report_drivers": ("choice", "option"), "report_reliability": ("order",),
-             "report_area_categories": ("category",), "report_prov_league": ("rank",),
-             "report_prov_lokus": ("kabupaten", "lokus_year", "code", "after_round"),
-             "report_prov_moves": ("kabupaten",)}
     for name, frames in parts.items():
         frames = [f for f in frames if len(f)]
         if frames:
-            out[name] = _finish(pd.concat(frames, ignore_index=True), sorts.get(name, ()))
+            out[name] = _finish(pd.concat(frames, ignore_index=True), SORTS.get(name, ()))
     out["report_units"] = out["report_units"].assign(
         digest=unit_digests(out, out["report_units"], salts(cats, context)))
     return out
 
 
-def salts(cats, context: dict | None) -> dict[str, str]:
-    """Per catalogue: the hash of what every report of it shows besides its rows."""
-    return {c.id: store_digest({"catalogue": c.sha256, **(context or {})}) for c in cats}
-
-
-def run_context(run) -> dict:
-    """The ``context`` of :func:`build` as the compare stage of ``run`` recorded it."""
-    s = run.settings("compare")
-    return {"seed": int(s["seed"]), "n_boot": int(s["n_boot"]), "n_runs": int(s["n_runs"]),
-            "design": run.settings("index").get("design")}
-
-
-def _hashable(df: pd.DataFrame) -> pd.DataFrame:
-    """Columns in fixed types, so that equal values hash equally however a group-by typed them (an int
-    count that became a float when one kabupaten had none must not change a digest)."""
-    out = {}
-    for c in df.columns:
-        col = df[c]
-        kind = pd.api.types.infer_dtype(col, skipna=True) if col.dtype == object else ""
-        if (pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col)
-                or kind in ("empty", "floating", "integer", "mixed-integer-float", "boolean")):
-            # numbers, and columns with no value at all (object in memory, float or string once stored)
-            out[c] = pd.to_numeric(col, errors="coerce").astype("float64")
-        else:
-            out[c] = col.astype("string").fillna("<NA>")
-    return pd.DataFrame(out)
-
-
-def unit_digests(tables: dict[str, pd.DataFrame], units: pd.DataFrame, salts: dict[str, str] | None = None) -> list[str]:
-    """sha256 (hex, 24 characters) of every row of every report table that belongs to each unit, in table
-    order, of the unit's own row, and of its catalogue's ``salts`` entry: equal digests mean the unit's
-    report shows the same numbers, names and settings."""
-    key = list(KEY)
-    pieces = []
-    for t_i, (name, df) in enumerate(sorted(tables.items())):
-        if name == "report_units" or not len(df):
-            continue
-        body = _hashable(df.drop(columns=key))
-        h = pd.util.hash_pandas_object(body, index=False).to_numpy(np.uint64)
-        salt = "|".join([name, *map(str, body.columns)]).encode()
-        salt = np.frombuffer(hashlib.sha256(salt).digest()[:8], np.uint64)[0]
-        pieces.append(df[key].assign(_t=t_i, _i=np.arange(len(df)), _h=h ^ salt))
-    rows = pd.concat(pieces, ignore_index=True).sort_values([*key, "_t", "_i"], kind="stable")
-    found = {k: hashlib.sha256(g.to_numpy(np.uint64).tobytes()).hexdigest()
-             for k, g in rows.groupby(key, sort=False)["_h"]}
-    own = pd.util.hash_pandas_object(_hashable(units.drop(columns=[*key, *(["digest"] if "digest" in units else [])])),
-                                     index=False).to_numpy(np.uint64)
-    salts = salts or {}
-    return [hashlib.sha256(f"{found.get(k, '')}{h:x}{salts.get(k[0], '')}".encode()).hexdigest()[:24]
-            for k, h in zip(units[key].itertuples(index=False, name=None), own)]
+def rejects_by_file(path, chunk: int = 1_000_000) -> pd.DataFrame:
+    """The clean stage's rejected rows (``rejects.csv``) counted by ``table``, ``file`` and ``rule`` (column
+    ``n``): what the data-quality annexes show, read a chunk at a time (a national census may reject
+    millions of rows)."""
+    counts = []
+    for part in pd.read_csv(path, usecols=["table", "file", "rule"], dtype=str, chunksize=chunk):
+        counts.append(part.groupby(["table", "file", "rule"]).size())
+    if not counts:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in ("table", "file", "rule")}).assign(n=pd.Series(
+            dtype="int64"))
+    return pd.concat(counts).groupby(level=[0, 1, 2]).sum().rename("n").reset_index()
 
 
 def _round_tables(cat, rnd, a, c, s, r, cmp_c, fam, log, rejects, lokus, lokus_set, priv) -> dict[str, pd.DataFrame]:
@@ -498,7 +472,7 @@ def _quality(log: dict, rejects: pd.DataFrame, rnd: int, kabupaten: list[str]) -
                                "dupes": sum(int(i.get("exact_duplicates_removed", 0)) for i in st)})
         rj = rejects[rejects["file"].isin(files)]
         if len(rj):
-            agg = rj.groupby(["table", "rule"]).size().rename("n").reset_index()
+            agg = rj.groupby(["table", "rule"])["n"].sum().reset_index()
             r_rows.append(agg.assign(kabupaten=kb))
     q = pd.DataFrame(q_rows, columns=["kabupaten", "order", "table", "n_files", "rows", "kept", "rejected", "dupes"])
     rj = pd.concat(r_rows, ignore_index=True) if r_rows else pd.DataFrame(columns=["table", "rule", "n", "kabupaten"])
