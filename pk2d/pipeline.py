@@ -210,8 +210,7 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
     Writes ``scores/`` (one row per catalogue, family and round), ``areas/`` and ``area_components/``
     (every area of every level: RT to province), each partitioned by province and kabupaten (a
     province's own rows in its partition without a kabupaten), and the analysts' workbook
-    ``indeks.xlsx``; records
-    each catalogue's whole content and hash, the design (``design``: auto/census/sample; a sample's
+    ``indeks.xlsx``; records each catalogue's whole content and hash, the design (``design``: auto/census/sample; a sample's
     strata with a single PSU follow ``lonely_psu``, R's rules) and the rounds. Each kabupaten is one
     task of ``engine`` (:mod:`pk2d.engine`: ``"local"``, or ``"dask"`` with ``workers`` or ``scheduler``,
     or an open engine; :mod:`pk2d.index_stage`); the engine changes no result.
