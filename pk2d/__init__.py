@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 _API = {
     "open_run": "store", "Run": "store",
     "clean": "pipeline", "build_index": "pipeline", "build_compare": "pipeline", "run": "pipeline",
-    "load_processed": "pipeline", "load_scores": "pipeline",
+    "load_processed": "pipeline", "load_scores": "pipeline", "family_distribution": "pipeline",
     "build_reports": "report.batch",
     "synthesize": "synth",
     "load_catalogue": "catalogue", "classify": "catalogue", "Catalogue": "catalogue",

@@ -8,9 +8,9 @@ of every desa lokus, builds the report tables of its villages and of the kabupat
 the province units' report tables from the areas above the RT level and the few rows per village the
 tasks hand back (:func:`compute`), and writes them in each province's partition without a kabupaten.
 So the command never holds a family, and a task holds one kabupaten. Every table is a dataset
-partitioned by province and kabupaten (:mod:`pk2d.partitions`) with the columns ``catalogue`` and
-``kabupaten`` (and ``round`` where it belongs to one); :meth:`pk2d.store.Run.table` reads it whole or
-by kabupaten.
+partitioned by province and kabupaten (:mod:`pk2d.partitions`); :meth:`pk2d.store.Run.table` reads it
+whole or by kabupaten. The comparison tables have the columns ``catalogue`` and ``kabupaten`` (and
+``round`` where it belongs to one); the report tables the key of :mod:`pk2d.report.tables`.
 
 Random draws: each kabupaten, round and analysis has its own stream
 ``numpy.random.default_rng([seed, kabupaten number, round, analysis])`` (analysis 1:
@@ -184,7 +184,7 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
     engine, per kabupaten: :func:`compare_kabupaten`; default in this process), then the province units'
     report tables, the audit and the analysts' workbook; write them with ``writer``."""
     from . import partitions
-    from .engine import LocalEngine, check_written
+    from .engine import LocalEngine, check_written, one_blas_thread
     from .io import write_excel
     from .report import tables as rtables
 
@@ -205,18 +205,8 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
             parts[name].append(info)
     for name, infos in parts.items():
         check_written(out / name, {i["file"]: i["size"] for i in infos})
-    # the province units: from the areas above the RT level and what each task handed back
-    areas = partitions.read(run.path("areas"), filters=[("level", "!=", "rt")])
-    prov = {c.id: {k: _concat([r["province"][c.id][k] for r in results if len(r["province"][c.id][k])])
-                   for k in ("did", "problems", "cells", "years")} for c in cats}
-    years = {c.id: _modes(prov[c.id]["years"]) for c in cats}
-    cells = {c.id: prov[c.id]["cells"] if len(prov[c.id]["cells"]) else None for c in cats}
-    top = rtables.build_province(cats, {c.id: areas[areas["catalogue"] == c.id] for c in cats},
-                                 {c.id: {k: prov[c.id][k] for k in ("did", "problems")} for c in cats}, lokus, years,
-                                 log, rejects, cells, context)
-    for name, df in top.items():
-        for code, idx in df.groupby("unit", sort=True).indices.items():
-            parts[name].append(write_part(df.iloc[idx].reset_index(drop=True), out, name, [str(code), None]))
+    with one_blas_thread():
+        _province(run, cats, lokus, results, parts, log, rejects, context, out)
     for name in dict.fromkeys([*TABLES, *parts]):  # every comparison table exists, possibly empty (one round: no
         # change, no DiD); a report table only when a unit has rows in it
         infos = parts.get(name, [])
@@ -230,6 +220,26 @@ def compute(run, cats, lokus: pd.DataFrame, writer, *, n_boot: int, n_runs: int,
         if partitions.count(out / name) < 1_000_000:
             sheets[name] = partitions.read(out / name)
     write_excel(sheets, writer.path("compare.xlsx"))
+
+
+def _province(run, cats, lokus, results, parts, log, rejects, context, out) -> None:
+    """The province units' report tables, from the areas above the RT level and the few rows per village
+    each task handed back, written in each province's partition without a kabupaten (their part files
+    added to ``parts``)."""
+    from . import partitions
+    from .report import tables as rtables
+
+    areas = partitions.read(run.path("areas"), filters=[("level", "!=", "rt")])
+    prov = {c.id: {k: _concat([r["province"][c.id][k] for r in results if len(r["province"][c.id][k])])
+                   for k in ("did", "problems", "cells", "years")} for c in cats}
+    years = {c.id: _modes(prov[c.id]["years"]) for c in cats}
+    cells = {c.id: prov[c.id]["cells"] if len(prov[c.id]["cells"]) else None for c in cats}
+    top = rtables.build_province(cats, {c.id: areas[areas["catalogue"] == c.id] for c in cats},
+                                 {c.id: {k: prov[c.id][k] for k in ("did", "problems")} for c in cats}, lokus, years,
+                                 log, rejects, cells, context)
+    for name, df in top.items():
+        for code, idx in df.groupby("unit", sort=True).indices.items():
+            parts[name].append(write_part(df.iloc[idx].reset_index(drop=True), out, name, [str(code), None]))
 
 
 def _empty_schema():

@@ -45,14 +45,22 @@ class EngineError(Pk2dError):
         super().__init__(f"Dask engine: {problem}", fix=fix)
 
 
-def task(fn: Callable, item, *args, **kwargs):
-    """``fn(item, *args, **kwargs)`` with one BLAS thread, wherever it runs: a matrix product summed by
-    several threads can differ in its last bits from one summed by one, and the engine must change no
-    number (Dask's workers have one already, from their nanny's ``OPENBLAS_NUM_THREADS=1``; this process
-    may have more)."""
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with one BLAS thread: a matrix product summed by several threads can differ in its last
+    bits from one summed by one, so every computation of a stage (its tasks, wherever they run, and what the
+    command adds after them) runs with one, and no number depends on the engine or on the machine's cores
+    (Dask's workers have one already, from their nanny's ``OPENBLAS_NUM_THREADS=1``; this process may have
+    more). The limit is the process's: a worker runs one task at a time (``--nthreads 1``)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def task(fn: Callable, item, *args, **kwargs):
+    """``fn(item, *args, **kwargs)`` with one BLAS thread (:func:`one_blas_thread`), wherever it runs."""
+    with one_blas_thread():
         return fn(item, *args, **kwargs)
 
 

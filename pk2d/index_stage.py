@@ -8,13 +8,14 @@ that lie inside one kabupaten (:data:`TASK_LEVELS`: RT, desa, kecamatan and the 
 from the census totals of :func:`pk2d.areas.census_sums`). It returns those totals added up to the
 kabupaten (:func:`pk2d.areas.roll_up`): one row per round, whatever its size. The command adds them up
 to each province (:data:`TOP_LEVELS`, :func:`pk2d.areas.areas_from_census_sums`, exactly: the totals
-are counts and sums), so it holds a few rows per kabupaten, never the families or the RTs.
+are counts and sums), so for a census it holds a few rows per kabupaten, never the families or the RTs.
 
 A **sample** round (weights, strata, PSUs: any family with a weight under ``design="auto"``, every
 round under ``design="sample"``) is estimated on its whole design by the command
 (:func:`pk2d.areas.estimate_areas`: Taylor linearisation, every area a domain of the full design,
 lonely PSUs, calibration), from the scores of that round, since a sample survey is small beside a
-census; its rows join their kabupaten's parts. The same functions run for either engine
+census (the command holds that round's scores, of its catalogue's columns); its rows join their
+kabupaten's parts. The same functions run for either engine
 (:mod:`pk2d.engine`), in the same order, so the two give the same files.
 
 >>> TASK_LEVELS, TOP_LEVELS
@@ -104,14 +105,16 @@ def score_partition(task: dict) -> dict:
         frames.append(s)
     out = Path(task["out"])
     scores = pd.concat(frames, ignore_index=True)
-    parts = {"scores": partitions.write_part(scores, out / "scores")}
+    written = {"scores": (scores, partitions.write_part(scores, out / "scores"))}
     values = list(task["part"].values())
     for name, found in (("areas", areas), ("area_components", comps)):
         if found:
-            parts[name] = partitions.write_rows(conform(pd.concat(found, ignore_index=True), name), out / name, values)
+            df = conform(pd.concat(found, ignore_index=True), name)
+            written[name] = (df, partitions.write_rows(df, out / name, values))
     return {"rows": len(scores), "sums": sums, "rounds": rounds,
-            "parts": {name: {"file": rel.as_posix(), "size": (out / name / rel).stat().st_size, "schema": schema}
-                      for name, (rel, schema) in parts.items()}}
+            "parts": {name: {"file": rel.as_posix(), "size": (out / name / rel).stat().st_size, "schema": schema,
+                             "empty": {c for c in df.columns if df[c].isna().all()}}
+                      for name, (df, (rel, schema)) in written.items()}}
 
 
 #: the types of the area tables' number columns, whichever way their rows were estimated (a census's totals
@@ -135,11 +138,15 @@ def finish(results: list[dict], cats: Sequence, out_dir: Path, *, design: str, l
     Returns ``{"settings": {catalogue id: what the estimation recorded}, "rounds": [...]}``
     (:func:`pk2d.areas.estimation_settings` without the catalogue's own keys)."""
     from .areas import areas_from_census_sums, estimate_areas, estimation_settings
+    from .score import columns_for
 
     out_dir = Path(out_dir)
-    partitions.write_schema(out_dir / "scores", [r["parts"]["scores"]["schema"] for r in results])
+    partitions.write_schema(out_dir / "scores", [r["parts"]["scores"]["schema"] for r in results],
+                            empty=[r["parts"]["scores"]["empty"] for r in results])
     extra: dict[str, list] = {"areas": [], "area_components": []}
     settings, rounds = {}, set()
+    columns = partitions.column_names(out_dir / "scores")
+    own = {c.id: columns_for(c, cats, columns) for c in cats}
     for cat in cats:
         designs = {}
         found = [r["sums"][cat.id] for r in results if cat.id in r["sums"]]
@@ -150,7 +157,8 @@ def finish(results: list[dict], cats: Sequence, out_dir: Path, *, design: str, l
             extra["area_components"].append(_placed(est.components))
             designs.update(est.settings["designs"])
         for rnd in sample:
-            s = partitions.read(out_dir / "scores", filters=[("catalogue", "==", cat.id), ("putaran", "==", rnd)])
+            s = partitions.read(out_dir / "scores", columns=own[cat.id],
+                                filters=[("catalogue", "==", cat.id), ("putaran", "==", rnd)])
             if not len(s):
                 continue
             est = estimate_areas(s, cat, design=design, lonely_psu=lonely_psu, level=level)
@@ -163,13 +171,13 @@ def finish(results: list[dict], cats: Sequence, out_dir: Path, *, design: str, l
         settings[cat.id] = {k: v for k, v in full.items() if k not in ("catalogue", "catalogue_sha256")}
     order = {c.id: i for i, c in enumerate(cats)}
     for name, frames in extra.items():
-        schemas = [r["parts"][name]["schema"] for r in results if name in r["parts"]]
+        infos = [(r["parts"][name]["schema"], r["parts"][name]["empty"]) for r in results if name in r["parts"]]
         if frames:
             rows = pd.concat(frames, ignore_index=True)
             keys = rows[list(partitions.PARTITION_BY)]
             for values, idx in keys.groupby(list(partitions.PARTITION_BY), sort=False, dropna=False).indices.items():
-                schemas.append(_add_rows(out_dir / name, conform(rows.iloc[idx], name), list(values), order))
-        partitions.write_schema(out_dir / name, schemas, own=False)
+                infos.append(_add_rows(out_dir / name, conform(rows.iloc[idx], name), list(values), order))
+        partitions.write_schema(out_dir / name, [i[0] for i in infos], own=False, empty=[i[1] for i in infos])
     return {"settings": settings, "rounds": sorted(rounds)}
 
 
@@ -193,4 +201,5 @@ def _add_rows(folder: Path, rows: pd.DataFrame, values: list, order: dict[str, i
     rank = {lvl: i for i, lvl in enumerate(LEVELS)}
     key = pd.DataFrame({"c": rows["catalogue"].map(order), "r": rows["round"], "l": rows["level"].map(rank)})
     rows = rows.iloc[np.lexsort((key["l"].to_numpy(), key["r"].to_numpy(), key["c"].to_numpy()))]
-    return partitions.write_rows(rows.reset_index(drop=True), folder, values)[1]
+    schema = partitions.write_rows(rows.reset_index(drop=True), folder, values)[1]
+    return schema, {c for c in rows.columns if rows[c].isna().all()}

@@ -135,7 +135,7 @@ def write_excel(sheets: dict[str, pd.DataFrame], target) -> Path:
 
 def _cells(col: pd.Series) -> list:
     """A column as cell values: Python numbers, strings, booleans and datetimes; None where missing; an
-    integral float as itself (1.0), as pandas' writer does."""
+    integral float as itself (1.0) and an infinite one as the text ``inf``, as pandas' writer does."""
     import numpy as np
 
     values = col.to_numpy(dtype=object, na_value=None) if col.dtype != object else col.to_numpy()
@@ -143,7 +143,8 @@ def _cells(col: pd.Series) -> list:
     out = values.tolist()
     for i in np.flatnonzero(missing):
         out[i] = None
-    return [v.item() if isinstance(v, np.generic) else v for v in out]
+    out = [v.item() if isinstance(v, np.generic) else v for v in out]
+    return [("inf" if v > 0 else "-inf") if isinstance(v, float) and np.isinf(v) else v for v in out]
 
 
 def ensure_writable_dir(path: str | Path, what: str = "The output folder") -> Path:

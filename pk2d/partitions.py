@@ -142,7 +142,10 @@ def write_schema(folder: str | Path, schemas: Sequence, *, by: Sequence[str] = P
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    whole = unify(schemas, empty)
+    try:
+        whole = unify(schemas, empty)
+    except TypeError as exc:
+        raise RuntimeError(f"pk2d bug: the parts of the table {folder.name} disagree: {exc}") from None
     meta = {**(whole.metadata or {}), _META_KEY: json.dumps({"by": list(by), "own": own}).encode()}
     with atomic_path(folder / SCHEMA_FILE) as tmp:
         pq.write_metadata(whole.with_metadata(meta), tmp)
@@ -150,18 +153,22 @@ def write_schema(folder: str | Path, schemas: Sequence, *, by: Sequence[str] = P
 
 def unify(schemas: Sequence, empty: Sequence[set] | None = None):
     """One schema for parts written apart (the tasks of a stage): each column in the order it first
-    appears, of the one type its parts with values give it; parts that disagree are read as the wider
-    type: integers and floats as floats, anything else with text as text (a reader casts each part, as
-    ``pd.concat`` of the frames would have mixed them). A column empty in some parts (``empty``) takes
-    the type the others give it. The pandas metadata (dtypes to read back) of each column is that of a
-    part whose type is the unified one.
+    appears, of the one type its parts with values give it. Parts may differ only where no value can
+    change: integers of any width and floats (read as floats), text in either Arrow string type, a
+    column empty in a part (``empty``, or of Arrow's null type) that takes the type the others give it.
+    Any other difference (a number in one part, text or a boolean in another) is a pk2d bug and raises
+    :class:`TypeError`, rather than cast a value to another type silently. The pandas metadata (dtypes
+    to read back) of each column is that of a part whose type is the unified one.
 
     >>> import pyarrow as pa
     >>> a = pa.schema([("x", pa.int64()), ("y", pa.float64())])
     >>> b = pa.schema([("x", pa.float64()), ("y", pa.string())])
-    >>> unify([a, b]), unify([a, b], [set(), {"y"}]).field("y").type
-    (x: double
-    y: large_string, DataType(double))
+    >>> unify([a, b], [set(), {"y"}])
+    x: double
+    y: double
+    >>> unify([a, b])
+    Traceback (most recent call last):
+    TypeError: column y: the parts hold double and string
     """
     import pyarrow as pa
 
@@ -172,7 +179,7 @@ def unify(schemas: Sequence, empty: Sequence[set] | None = None):
     for name in names:
         has = [(sch, sch.field(name).type) for sch, e in zip(schemas, empty) if name in sch.names and name not in e]
         has = has or [(sch, sch.field(name).type) for sch in schemas if name in sch.names]
-        typ = _wider([t for _, t in has])
+        typ = _wider(name, [t for _, t in has])
         fields.append(pa.field(name, typ))
         source = next((sch for sch, t in has if t == typ), None)
         if source is not None and source.metadata and b"pandas" in source.metadata:
@@ -181,24 +188,24 @@ def unify(schemas: Sequence, empty: Sequence[set] | None = None):
     meta = dict(schemas[0].metadata or {}) if schemas else {}
     if b"pandas" in meta:
         pandas_meta = json.loads(meta[b"pandas"])
-        pandas_meta["columns"] = [entries.get(n) or {"name": n, "field_name": n, "pandas_type": "mixed",
-                                                      "numpy_type": "object", "metadata": None} for n in names]
+        pandas_meta["columns"] = [entries.get(n) or {"name": n, "field_name": n, "pandas_type": "float64",
+                                                      "numpy_type": "float64", "metadata": None} for n in names]
         meta[b"pandas"] = json.dumps(pandas_meta).encode()
     return pa.schema(fields, metadata=meta or None)
 
 
-def _wider(types: list):
-    """The type the parts' ``types`` of one column are read as (:func:`unify`)."""
+def _wider(name: str, types: list):
+    """The type the parts' ``types`` of column ``name`` are read as (:func:`unify`)."""
     import pyarrow as pa
 
     found = list(dict.fromkeys(t for t in types if not pa.types.is_null(t)))
     if len(found) <= 1:
         return found[0] if found else (types[0] if types else pa.null())
-    if all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) for t in found):
+    if all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in found):
         return pa.float64() if any(pa.types.is_floating(t) for t in found) else pa.int64()
-    if all(pa.types.is_timestamp(t) for t in found):
-        return found[0]
-    return pa.large_string()
+    if all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in found):
+        return pa.large_string()
+    raise TypeError(f"column {name}: the parts hold {' and '.join(map(str, found))}")
 
 
 def _write_table(table, folder: Path, values: Sequence[str], by: Sequence[str]) -> PurePosixPath:

@@ -217,7 +217,7 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
     """
     from . import index_stage
     from .catalogue import load_catalogue, to_record
-    from .engine import check_written, open_engine
+    from .engine import check_written, one_blas_thread, open_engine
 
     pdir = Path(processed_dir)
     run = _upstream(pdir, ("clean",))
@@ -238,8 +238,9 @@ def build_index(processed_dir: str | Path = paths.PROCESSED_DIR, *,
             for table in index_stage.TABLES:
                 check_written(out / table, {r["parts"][table]["file"]: r["parts"][table]["size"]
                                             for r in results if table in r["parts"]})
-            done = index_stage.finish(results, cats, out, design=design, lonely_psu=lonely_psu,
-                                      sample=work[0]["sample_rounds"])
+            with one_blas_thread():
+                done = index_stage.finish(results, cats, out, design=design, lonely_psu=lonely_psu,
+                                          sample=work[0]["sample_rounds"])
             w.record_setting("rounds", done["rounds"])
             w.record_setting("estimation", done["settings"])
             from .io import write_excel
@@ -318,19 +319,46 @@ def load_scores(catalogue: str = defaults.REPORT_CATALOGUE, processed_dir: str |
     """Family scores of one catalogue, with only that catalogue's columns (``filters`` as in
     :meth:`pk2d.store.Run.table`, e.g. ``[("kode_kabupaten", "==", "63.02")]``: one partition is read)."""
     from .partitions import column_names
+    from .score import columns_for
 
     run = run or open_run(processed_dir, check=False, require=("index",))
     cat = run.catalogue(catalogue)
     # the other catalogues' columns of the table are empty for this one's rows: not read
-    foreign = set().union(*(_own_columns(run.catalogue(c)) for c in run.catalogue_ids())) - _own_columns(cat)
-    columns = [c for c in (columns or column_names(run.path("scores"))) if c not in foreign]
+    columns = columns_for(cat, [run.catalogue(c) for c in run.catalogue_ids()],
+                          columns or column_names(run.path("scores")))
     s = run.table("scores", columns=columns, filters=[("catalogue", "==", cat.id), *(filters or [])])
     return s.reset_index(drop=True)
 
 
-def _own_columns(cat) -> set[str]:
-    return {i.id for i in cat.indicators} | {f"berlaku_{i.id}" for i in cat.indicators} | {
-        f"dim_{d.id}" for d in cat.dimensions}
+def family_distribution(catalogue: str = defaults.REPORT_CATALOGUE, round: int | None = None, *,
+                        run: Run | None = None, processed_dir: str | Path = paths.PROCESSED_DIR,
+                        kabupaten: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How the families of a round are spread over the index (2-point bins: ``low``, ``high``, ``n``) and
+    over the family categories (``category``, ``label``, ``n``), of one ``kabupaten`` or of the whole run,
+    counted a kabupaten's part at a time: the memory of one partition, whatever the size of the run.
+    ``round``: the latest in the run when None."""
+    import numpy as np
+
+    from .score import label_codes
+
+    run = run or open_run(processed_dir, check=False, require=("index",))
+    cat = run.catalogue(catalogue)
+    rnd = run.round_or_latest(round)
+    edges = np.linspace(0, 100, 51)
+    hist = np.zeros(len(edges) - 1, dtype=np.int64)
+    counts: dict[int, int] = {}
+    for part in run.partitions("scores"):
+        if kabupaten is not None and part["values"]["kode_kabupaten"] != kabupaten:
+            continue
+        s = run.table("scores", columns=["indeks", "kategori"], filters=[
+            ("catalogue", "==", cat.id), ("putaran", "==", rnd), ("kode_kabupaten", "==", part["values"]["kode_kabupaten"])])
+        hist += np.histogram(s["indeks"].dropna().to_numpy(float), bins=edges)[0]
+        for code, n in s["kategori"].value_counts().items():
+            counts[int(code)] = counts.get(int(code), 0) + int(n)
+    codes = [c.code for c in cat.categories["family"] if counts.get(c.code)]
+    categories = pd.DataFrame({"category": codes, "label": label_codes(codes, cat.categories["family"]).to_numpy(),
+                               "n": [counts[c] for c in codes]})
+    return pd.DataFrame({"low": edges[:-1], "high": edges[1:], "n": hist}), categories
 
 
 # --- compare ---------------------------------------------------------------------------------

@@ -157,6 +157,23 @@ def label_codes(codes, categories: tuple[Category, ...], lang: str = "id") -> pd
     return pd.Series(codes).map(labels).astype("string")
 
 
+def columns_for(cat: Catalogue, catalogues, columns) -> list[str]:
+    """The ``columns`` of a scores table of several ``catalogues`` that ``cat``'s rows use: all but the
+    indicator, ``berlaku_`` and dimension columns only the others fill (empty on ``cat``'s rows).
+
+    >>> ikk, ib = load_catalogue("ikk"), load_catalogue("ibangga")
+    >>> cols = columns_for(ikk, [ikk, ib], ["id_keluarga", "L1", "T1", "dim_fisik", "dim_kemandirian", "indeks"])
+    >>> cols
+    ['id_keluarga', 'L1', 'dim_fisik', 'indeks']
+    """
+    def filled(c):
+        return ({i.id for i in c.indicators} | {f"berlaku_{i.id}" for i in c.indicators}
+                | {f"dim_{d.id}" for d in c.dimensions})
+
+    foreign = set().union(*(filled(c) for c in catalogues)) - filled(cat)
+    return [c for c in columns if c not in foreign]
+
+
 def score_families(families: pd.DataFrame, members: pd.DataFrame, catalogue: Catalogue | str = "ikk", *,
                    features: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per family and round: indicators, dimensions, ``indeks`` and category.

@@ -72,10 +72,10 @@ STAGE_CODE = {
 #: shared by every stage (their change makes every stage out of date); the survey design engine is
 #: used by clean (design checks), index (estimates) and compare (models)
 COMMON_CODE = ("pipeline.py", "store.py", "locks.py", "stage.py", "io.py", "partitions.py", "defaults.py", "design.py", "calibration.py", "estimators.py",
-               "reliability.py")
+               "reliability.py", "engine.py")
 #: code no stage result depends on: how things are shown (keyed by the report renderer, not by the run),
 #: the synthetic generators and library extras (replicate designs)
-PRESENTATION_CODE = ("__init__.py", "cli.py", "engine.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
+PRESENTATION_CODE = ("__init__.py", "cli.py", "paths.py", "errors.py", "fmt.py", "text.py", "plots.py", "kernel.py", "execute.py",
                      "dictionary.py", "form.py", "synth.py", "synth_export.py", "synth_households.py", "synth_tools.py", "synth_places.py", "synth_superpop.py", "synth_sample.py", "replicate.py", "report/__init__.py", "report/sections.py",
                      "report/display.py", "report/privacy.py", "report/village.py", "report/plan.py", "report/province.py",
                      "report/district.py", "report/batch.py", "render/__init__.py", "render/unit.py",
@@ -122,7 +122,7 @@ def digest(obj) -> str:
 class StageRecord:
     """What one stage produced and from what.
 
-    ``inputs`` maps what the stage read (``clean/families.parquet``, ``raw/<file>``) to its sha256;
+    ``inputs`` maps what the stage read (``clean/families``, ``raw/<file>``) to its sha256;
     ``outputs`` maps each file of the generation to ``{"sha256", "bytes"}``; ``settings`` holds
     every setting used (catalogue contents, design, seeds, draws, desa lokus...); ``key`` is the hash
     of inputs, keyed settings and code, which decides whether the stage is up to date.

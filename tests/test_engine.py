@@ -426,11 +426,15 @@ def test_a_report_worker_reads_the_rows_of_its_own_kabupaten_only(kabupaten_runs
     assert len(kab) == 3
     sections._PRELOADED.clear()
     sections.preload(run.processed_dir, run.id, [["63", kab[1]]])
-    for (rid, table), (df, _) in sections._PRELOADED.items():
+    for (rid, table), (df, _, _) in sections._PRELOADED.items():
         if len(df):
             codes = df["unit"].astype(str)
             assert codes.str.startswith(kab[1]).all(), table
-    assert any(len(df) for df, _ in sections._PRELOADED.values())
+    assert any(len(df) for df, _, _ in sections._PRELOADED.values())
+    # a unit of another kabupaten is read from the run, not given the empty rows of the preload
+    other = units[(units["kind"] == "desa") & ~units["unit"].str.startswith(kab[1])].iloc[0]
+    u = sections.Unit(run, "desa", other["unit"], int(other["round"]), run.catalogue(other["catalogue"]))
+    assert len(u.rows("report_facts")) == 1 and len(u.rows("report_indicators")) > 0
     sections._PRELOADED.clear()
     from types import SimpleNamespace as U
 

@@ -51,12 +51,11 @@ def test_other_tools_read_the_province_rows_with_a_null_kabupaten(tmp_path):
 
 
 def test_parts_written_apart_read_as_one_table_of_the_wider_types(tmp_path):
-    """What pd.concat of the frames would have given: an int column that has a missing value in another
-    part reads as float, a column of text in one part and numbers in another as text, a column that is
-    empty in one part as the type the others give it."""
+    """An int column that has a missing value in another part reads as float (the same numbers), a column
+    that is empty in one part as the type the others give it."""
     folder = tmp_path / "t"
-    a = pd.DataFrame({"n": [1, 2], "label": [1.5, 2.5], "note": [None, None], "ok": [True, False]})
-    b = pd.DataFrame({"n": [3.0, None], "label": ["x", "y"], "note": ["p", "q"], "ok": [True, True]})
+    a = pd.DataFrame({"n": [1, 2], "note": [None, None], "x": [float("nan")] * 2, "ok": [True, False]})
+    b = pd.DataFrame({"n": [3.0, None], "note": ["p", "q"], "x": ["s", "t"], "ok": [True, True]})
     infos = []
     for df, values in ((a, ["63", "63.02"]), (b, ["63", "63.09"])):
         rel, schema = partitions.write_rows(df, folder, values)
@@ -64,20 +63,30 @@ def test_parts_written_apart_read_as_one_table_of_the_wider_types(tmp_path):
     partitions.write_schema(folder, [s for s, _ in infos], own=False, empty=[e for _, e in infos])
     back = partitions.read(folder)
     assert back["n"].dtype == "float64" and back["n"].iloc[:3].tolist() == [1.0, 2.0, 3.0]
-    assert back["label"].tolist() == ["1.5", "2.5", "x", "y"]
     assert back["note"].iloc[2:].tolist() == ["p", "q"] and back["note"].iloc[:2].isna().all()
+    assert back["x"].iloc[2:].tolist() == ["s", "t"] and back["x"].iloc[:2].isna().all()
     assert back["ok"].tolist() == [True, False, True, True]
-    assert partitions.distinct(folder, "label") == ["1.5", "2.5", "x", "y"]
+    assert partitions.distinct(folder, "x") == ["s", "t"]
     assert partitions.distinct(folder, "n", where_valid="n") == [1.0, 2.0, 3.0]
 
 
-def test_unify_refuses_nothing_and_keeps_one_type_per_column():
-    s1 = pa.schema([("a", pa.int64()), ("t", pa.timestamp("ns"))])
-    s2 = pa.schema([("a", pa.int32()), ("b", pa.bool_()), ("t", pa.null())])
+def test_parts_that_would_change_a_value_to_be_read_together_stop_the_stage(tmp_path):
+    """A number in one part and text or a boolean in another is never cast silently: a pk2d bug, said."""
+    for i, other in enumerate((pd.DataFrame({"v": ["1.5"]}), pd.DataFrame({"v": [True]}))):
+        folder = tmp_path / f"t{i}"
+        schemas = [partitions.write_rows(df, folder, ["63", kab])[1]
+                   for df, kab in ((pd.DataFrame({"v": [1.5]}), "63.02"), (other, "63.09"))]
+        with pytest.raises(RuntimeError, match=f"pk2d bug: the parts of the table {folder.name} disagree: column v"):
+            partitions.write_schema(folder, schemas, own=False)
+
+
+def test_unify_keeps_one_type_per_column():
+    s1 = pa.schema([("a", pa.int64()), ("t", pa.timestamp("ns")), ("s", pa.string())])
+    s2 = pa.schema([("a", pa.int32()), ("b", pa.bool_()), ("t", pa.null()), ("s", pa.large_string())])
     whole = partitions.unify([s1, s2])
-    assert whole.names == ["a", "t", "b"]
+    assert whole.names == ["a", "t", "s", "b"]
     assert whole.field("a").type == pa.int64() and whole.field("t").type == pa.timestamp("ns")
-    assert whole.field("b").type == pa.bool_()
+    assert whole.field("b").type == pa.bool_() and whole.field("s").type == pa.large_string()
 
 
 @pytest.mark.parametrize("value", ["63/02", "a=b", "_x", ".x", "", "50%"])

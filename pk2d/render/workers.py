@@ -178,7 +178,7 @@ def run_todo_on(engine, todo, out_dir, kernel_name, progress, timeout, retries, 
         futures[engine.client.submit(render_share, share, str(out_dir), kernel_name, timeout, retries, pdf_engine,
                                      kernel_mode, load, pure=False)] = share
     try:
-        for fut, share in futures.items():  # recorded share by share (the shares are of one size)
+        for fut, share in futures.items():  # recorded share by share, as each comes back
             try:
                 results = fut.result()
             except Exception as exc:  # the worker died, or the share could not start at all

@@ -52,7 +52,7 @@ def preload(processed_dir, run_id: str, parts: list | None = None) -> int:
         else:
             df = run.table(table, use_threads=False)
         groups = df.groupby(list(KEY), sort=False).indices
-        _PRELOADED[(run.id, table)] = (df, {k: v for k, v in groups.items()})
+        _PRELOADED[(run.id, table)] = (df, {k: v for k, v in groups.items()}, wanted)
         n += 1
     return n
 
@@ -80,8 +80,10 @@ class Unit:
     def _rows(self, table: str) -> pd.DataFrame:
         if table not in self._cache:
             pre = _PRELOADED.get((self.run.id, table))
+            if pre is not None and pre[2] is not None and self._partition_values not in pre[2]:
+                pre = None  # preloaded for other kabupaten only: read from the run
             if pre is not None:
-                df, index = pre
+                df, index, _ = pre
                 rows = index.get((self.catalogue.id, int(self.round), self.kind, self.code))
                 self._cache[table] = (df.iloc[rows] if rows is not None else df.iloc[:0]).drop(
                     columns=list(KEY)).reset_index(drop=True)
@@ -94,12 +96,16 @@ class Unit:
         return self._cache[table]
 
     @property
-    def _partition(self) -> list[tuple]:
-        """The filter that reads only the partition of the report tables this unit's rows are in (its
-        kabupaten's, or its province's: :func:`pk2d.partitions.of_area`)."""
+    def _partition_values(self) -> tuple:
+        """The partition of the report tables this unit's rows are in (:func:`pk2d.partitions.of_area`)."""
         from ..partitions import of_area
 
-        prov, kab = of_area(self.kind, self.code)
+        return of_area(self.kind, self.code)
+
+    @property
+    def _partition(self) -> list[tuple]:
+        """The filter that reads only that partition (a province's: its own and its kabupaten's)."""
+        prov, kab = self._partition_values
         return [("kode_provinsi", "==", prov)] if kab is None else [("kode_kabupaten", "==", kab)]
 
     @property

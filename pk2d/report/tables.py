@@ -1,14 +1,15 @@
-"""Report tables: everything the village and district reports show, for every unit, in one pass.
+"""Report tables: everything the village, district and province reports show, for every unit.
 
-Built at the end of the compare stage (:mod:`pk2d.compare_stage`) from the
-run's scores, area estimates and comparison tables, with group-bys over all
-villages at once, and stored with the run. Every table has the key columns
-:data:`KEY` (``catalogue, round, kind, unit``: ``kind`` is ``desa`` or
-``kabupaten``, ``unit`` the area code) and holds only aggregates: no family
+Built in the compare stage (:mod:`pk2d.compare_stage`): :func:`build` by each kabupaten's task, from
+that kabupaten's scores, area estimates and comparison tables, with group-bys over its villages at
+once; :func:`build_province` by the command for the province units. They are stored with the run,
+partitioned by kabupaten. Every table has the key columns
+:data:`KEY` (``catalogue, round, kind, unit``: ``kind`` is ``desa``,
+``kabupaten`` or ``provinsi``, ``unit`` the area code) and holds only aggregates: no family
 id, no row-level value. A report reads the rows of its own unit and nothing
 else (:mod:`pk2d.report.sections`), so its work does not grow with the
-number of villages, and the hash of those rows (``report_units.digest``)
-decides whether its rendered copy is still current.
+number of villages, and the hash of those rows (``report_units.digest``,
+:mod:`pk2d.report.digests`) decides whether its rendered copy is still current.
 
 Numbers, not words: labels come from the catalogue and the text catalogue
 when a report is rendered, in its language. Every estimate a report prints
