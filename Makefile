@@ -43,7 +43,7 @@ bench: $(STAMP) ## speed benchmarks (ratios against baselines measured in the sa
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/reports.py
 
-bench-scale: $(STAMP) ## national scale: clean + index of 1 M, 3 M, 10 M synthetic families on a local Dask cluster (about 45 minutes; 10 GB of disk)
+bench-scale: $(STAMP) ## national scale: clean + index of 1 M, 3 M, 10 M synthetic families on a local Dask cluster (about 30 minutes; 10 GB of disk)
 	$(BIN)/python benchmarks/scale.py
 
 coverage: $(STAMP) ## coverage of the 95 % intervals by simulation (500 replications, census and sample; about 6 minutes)
