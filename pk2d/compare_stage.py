@@ -24,6 +24,7 @@ share draws.
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,7 @@ def compare_kabupaten(task: dict) -> dict:
     "size", "schema", "empty"}}, "audit": {catalogue: {round: ...}}, "province": {catalogue: {"did",
     "problems", "cells", "years"}}}``: what the province's report tables need (a few rows per village).
     """
+    from . import partitions
     from .pipeline import load_scores
     from .report import disclosure
     from .report import tables as rtables
@@ -90,23 +92,10 @@ def compare_kabupaten(task: dict) -> dict:
                          filters=mine)
     cats = [run.catalogue(c) for c in task["catalogues"]]
     report = rtables.build(cats, data, families, cmp, lokus, run.json("cleaning_log"), task["rejects"], task["context"])
-    values = list(part.values())
-    return {"parts": {**{name: write_part(_tidy(df), task["out"], name, values) for name, df in cmp.items()},
-                      **{name: write_part(df, task["out"], name, values) for name, df in report.items()}},
+    values, out = list(part.values()), Path(task["out"])
+    return {"parts": {**{name: partitions.write_task_part(_tidy(df), out / name, values) for name, df in cmp.items()},
+                      **{name: partitions.write_task_part(df, out / name, values) for name, df in report.items()}},
             "audit": audit, "province": province}
-
-
-def write_part(df: pd.DataFrame, out, name: str, values: list) -> dict:
-    """One kabupaten's (or province's) rows of table ``name`` as its part file; what the command checks
-    and unifies (:func:`pk2d.partitions.write_schema`): the file, its size, its schema and the columns
-    that hold no value in it."""
-    from pathlib import Path
-
-    from . import partitions
-
-    rel, schema = partitions.write_rows(df, Path(out) / name, values)
-    return {"file": rel.as_posix(), "size": (Path(out) / name / rel).stat().st_size, "schema": schema,
-            "empty": {c for c in df.columns if df[c].isna().all()}}
 
 
 def _concat(frames) -> pd.DataFrame:
@@ -239,7 +228,8 @@ def _province(run, cats, lokus, results, parts, log, rejects, context, out) -> N
                                  log, rejects, cells, context)
     for name, df in top.items():
         for code, idx in df.groupby("unit", sort=True).indices.items():
-            parts[name].append(write_part(df.iloc[idx].reset_index(drop=True), out, name, [str(code), None]))
+            parts[name].append(partitions.write_task_part(df.iloc[idx].reset_index(drop=True), out / name,
+                                                          [str(code), None]))
 
 
 def _empty_schema():

@@ -105,16 +105,12 @@ def score_partition(task: dict) -> dict:
         frames.append(s)
     out = Path(task["out"])
     scores = pd.concat(frames, ignore_index=True)
-    written = {"scores": (scores, partitions.write_part(scores, out / "scores"))}
-    values = list(task["part"].values())
+    parts = {"scores": partitions.write_task_part(scores, out / "scores")}
     for name, found in (("areas", areas), ("area_components", comps)):
         if found:
-            df = conform(pd.concat(found, ignore_index=True), name)
-            written[name] = (df, partitions.write_rows(df, out / name, values))
-    return {"rows": len(scores), "sums": sums, "rounds": rounds,
-            "parts": {name: {"file": rel.as_posix(), "size": (out / name / rel).stat().st_size, "schema": schema,
-                             "empty": {c for c in df.columns if df[c].isna().all()}}
-                      for name, (df, (rel, schema)) in written.items()}}
+            parts[name] = partitions.write_task_part(conform(pd.concat(found, ignore_index=True), name), out / name,
+                                                     list(task["part"].values()))
+    return {"rows": len(scores), "sums": sums, "rounds": rounds, "parts": parts}
 
 
 #: the types of the area tables' number columns, whichever way their rows were estimated (a census's totals
@@ -201,5 +197,5 @@ def _add_rows(folder: Path, rows: pd.DataFrame, values: list, order: dict[str, i
     rank = {lvl: i for i, lvl in enumerate(LEVELS)}
     key = pd.DataFrame({"c": rows["catalogue"].map(order), "r": rows["round"], "l": rows["level"].map(rank)})
     rows = rows.iloc[np.lexsort((key["l"].to_numpy(), key["r"].to_numpy(), key["c"].to_numpy()))]
-    schema = partitions.write_rows(rows.reset_index(drop=True), folder, values)[1]
-    return schema, {c for c in rows.columns if rows[c].isna().all()}
+    part = partitions.write_task_part(rows.reset_index(drop=True), folder, values)
+    return part["schema"], part["empty"]

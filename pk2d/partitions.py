@@ -131,6 +131,17 @@ def write_rows(df: pd.DataFrame, folder: str | Path, values: Sequence[str | None
     return _write_table(table, Path(folder), list(values), list(by)), table.schema
 
 
+def write_task_part(df: pd.DataFrame, folder: str | Path, values: Sequence[str | None] | None = None) -> dict:
+    """A task's part of a dataset: ``df`` written as the part of the partition ``values`` (:func:`write_rows`;
+    None: the partition columns ``df`` holds, :func:`write_part`). Returns what the command checks and
+    unifies (:func:`pk2d.engine.check_written`, :func:`write_schema`): ``file`` (relative to ``folder``),
+    ``size``, ``schema`` and ``empty`` (the columns that hold no value in it)."""
+    folder = Path(folder)
+    rel, schema = write_part(df, folder) if values is None else write_rows(df, folder, values)
+    return {"file": rel.as_posix(), "size": (folder / rel).stat().st_size, "schema": schema,
+            "empty": {c for c in df.columns if df[c].isna().all()}}
+
+
 def write_schema(folder: str | Path, schemas: Sequence, *, by: Sequence[str] = PARTITION_BY,
                  own: bool = True, empty: Sequence[set] | None = None) -> None:
     """``_common_metadata``: the schemas of the parts made one (:func:`unify`; ``empty``: per schema, the
